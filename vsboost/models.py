@@ -1,0 +1,103 @@
+"""The five networks of VS-Boost (paper §3, Fig. 2), each "stacked" over M independent members.
+
+Every layer holds M independent weight sets and maps ``[M, B, d_in] -> [M, B, d_out]`` with one
+batched matmul. M = 1 is an ordinary single training; M > 1 trains several seeds in one pass with
+larger kernels, and because members share no parameter and Adam is elementwise, member m follows
+exactly the trajectory of its solo run (up to the float order inside the matmul kernels).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+LEAK = 0.2  # paper §4 and lineage: LeakyReLU(0.2) everywhere
+INIT_STD = 0.02  # lineage: N(0, 0.02) weights, zero bias
+
+
+class StackedLinear(nn.Module):
+    def __init__(self, members: int, d_in: int, d_out: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(members, d_in, d_out))
+        self.bias = nn.Parameter(torch.zeros(members, 1, d_out))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+    def reset(self, generators: list[torch.Generator]) -> None:
+        """Draw member m's weights from generator m only, so a member's init ignores the others."""
+        with torch.no_grad():
+            for m, gen in enumerate(generators):
+                self.weight[m].normal_(0.0, INIT_STD, generator=gen)
+            self.bias.zero_()
+
+
+class Generator(nn.Module):
+    """G(z, a) -> x~: [z; a] -> hidden -> LeakyReLU -> 2048 -> ReLU (pooled CNN features >= 0)."""
+
+    def __init__(self, members: int, noise_dim: int, att_dim: int, hidden: int, feat_dim: int):
+        super().__init__()
+        self.fc1 = StackedLinear(members, noise_dim + att_dim, hidden)
+        self.fc2 = StackedLinear(members, hidden, feat_dim)
+
+    def forward(self, z: Tensor, a: Tensor) -> Tensor:
+        h = nn.functional.leaky_relu(self.fc1(torch.cat([z, a], dim=-1)), LEAK)
+        return torch.relu(self.fc2(h))
+
+
+class Critic(nn.Module):
+    """D(x, a) -> score; no sigmoid (WGAN)."""
+
+    def __init__(self, members: int, feat_dim: int, att_dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = StackedLinear(members, feat_dim + att_dim, hidden)
+        self.fc2 = StackedLinear(members, hidden, 1)
+
+    def forward(self, x: Tensor, a: Tensor) -> Tensor:
+        h = nn.functional.leaky_relu(self.fc1(torch.cat([x, a], dim=-1)), LEAK)
+        return self.fc2(h).squeeze(-1)
+
+
+class Encoder(nn.Module):
+    """E(x) -> h: one linear layer + LeakyReLU (paper §4); refines real and synthetic features."""
+
+    def __init__(self, members: int, feat_dim: int, enc_dim: int):
+        super().__init__()
+        self.fc = StackedLinear(members, feat_dim, enc_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.leaky_relu(self.fc(x), LEAK)
+
+
+class Regressor(nn.Module):
+    """R(h) -> a~: maps refined features into the semantic space for SML (paper eq. 3)."""
+
+    def __init__(self, members: int, enc_dim: int, hidden: int, att_dim: int):
+        super().__init__()
+        self.fc1 = StackedLinear(members, enc_dim, hidden)
+        self.fc2 = StackedLinear(members, hidden, att_dim)
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.fc2(nn.functional.leaky_relu(self.fc1(h), LEAK))
+
+
+class Relation(nn.Module):
+    """F(h_i, h_j) before the sigmoid: w^T (h_i ∘ h_j) + b (paper eq. 4).
+
+    Returns logits; the sigmoid is folded into the BCE for numerical stability.
+    """
+
+    def __init__(self, members: int, enc_dim: int):
+        super().__init__()
+        self.fc = StackedLinear(members, enc_dim, 1)
+
+    def forward(self, h_i: Tensor, h_j: Tensor) -> Tensor:
+        return self.fc(h_i * h_j).squeeze(-1)
+
+
+def reset_all(modules: list[nn.Module], generators: list[torch.Generator]) -> None:
+    """Initialise every stacked layer, in module order, from the per-member generators."""
+    for module in modules:
+        for layer in module.modules():
+            if isinstance(layer, StackedLinear):
+                layer.reset(generators)
