@@ -1,0 +1,29 @@
+"""Shared fixtures: the embedded synthetic benchmark and the real metadata (SPEC §1)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from vsboost import synthetic
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> Path:
+    """Root of all five synthetic datasets at the calibrated setting (scale 0.1, seed 0)."""
+    root = tmp_path_factory.mktemp("synthetic")
+    synthetic.write(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_meta() -> Path:
+    """The real xlsa17 metadata folder (VSBOOST_REAL_META, default <repo>/../shared/real-data)."""
+    path = Path(os.environ.get("VSBOOST_REAL_META", REPO.parent / "shared" / "real-data"))
+    if not path.is_dir():
+        pytest.skip(f"real metadata not found at {path}; set VSBOOST_REAL_META to use it")
+    return path

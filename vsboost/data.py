@@ -1,0 +1,271 @@
+"""Xian et al.'s xlsa17 files ("Proposed Split v2.0") -> one preprocessed :class:`Benchmark`.
+
+Layout and preprocessing follow SPEC §1-2: ``<root>/<DS>/res101.mat`` holds ``features`` (D x N)
+and 1-based ``labels``; ``att_splits.mat`` holds the class embeddings ``att`` (A x C) and the
+1-based row lists ``trainval_loc``, ``test_seen_loc`` and ``test_unseen_loc``. CUB takes its
+embedding from ``sent_splits.mat`` instead. ``train_loc``/``val_loc`` are never read: their union
+holds test_seen (the xlsa17 trap). Every malformed input raises a one-line :class:`DataError`
+naming the file, the key, what was expected, what was found and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import scipy.io
+import torch
+from torch import Tensor
+
+from vsboost.config import DATASETS
+
+FEATURE_DIM = 2048  # ResNet-101 pool5 width (SPEC §1)
+SPLITS = ("trainval_loc", "test_seen_loc", "test_unseen_loc")
+# CUB's class embedding is the 1024-d CNN-RNN sentence embedding, not its 312 attributes (SPEC §1).
+SENT_FILE = {"CUB": "sent_splits.mat"}
+
+
+class DataError(ValueError):
+    """A missing or malformed data file; the message is one line meant for a person."""
+
+
+@dataclass
+class Benchmark:
+    name: str
+    synthetic: bool  # True when any file carries the `synthetic` marker key
+    fingerprint: str  # 16 hex of sha256 over the loaded arrays: path- and container-independent
+    files: dict[str, str]  # file name -> sha256 of its bytes (provenance)
+    train_x: Tensor  # [n_trainval, D] float32, preprocessed (SPEC §2)
+    train_y: Tensor  # [n_trainval] int64, class index 0..C-1
+    test_seen_x: Tensor
+    test_seen_y: Tensor
+    test_unseen_x: Tensor
+    test_unseen_y: Tensor
+    att: Tensor  # [C, A] float32, row c = embedding of class c
+    seen: Tensor  # [S] int64, sorted
+    unseen: Tensor  # [U] int64, sorted
+
+    def to(self, device: str | torch.device) -> Benchmark:
+        moved = {
+            f.name: getattr(self, f.name).to(device)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), Tensor)
+        }
+        return dataclasses.replace(self, **moved)
+
+    @property
+    def n_classes(self) -> int:
+        return self.att.shape[0]
+
+    @property
+    def att_dim(self) -> int:
+        return self.att.shape[1]
+
+    @property
+    def feature_dim(self) -> int:
+        return self.train_x.shape[1]
+
+
+def data_files(dataset: str) -> list[str]:
+    """Paths, relative to the data root, of the files :func:`load` reads for ``dataset``."""
+    if dataset not in DATASETS:
+        raise DataError(
+            f"dataset {dataset!r}: expected one of {', '.join(DATASETS)}, found {dataset!r}; "
+            "fix: pick one of those names"
+        )
+    names = ["res101.mat", "att_splits.mat"]
+    if dataset in SENT_FILE:
+        names.append(SENT_FILE[dataset])
+    return [f"{dataset}/{name}" for name in names]
+
+
+def load(
+    root: str | Path,
+    dataset: str,
+    *,
+    normalize_sent: bool = True,
+    device: str | torch.device | None = "cpu",
+) -> Benchmark:
+    """Read, validate and preprocess one dataset; ``device=None`` picks CUDA when present."""
+    root = Path(root)
+    paths = [root / rel for rel in data_files(dataset)]
+    fetch = f"fix: run `bench data fetch {dataset}` (real data) or `bench data synth` (synthetic)"
+    if not (root / dataset).is_dir():
+        raise DataError(
+            f"{root / dataset}: expected the {dataset} dataset folder, found nothing there; {fetch}"
+        )
+    for path in paths:
+        if not path.is_file():
+            raise DataError(f"{path}: expected {path.name}, found no such file; {fetch}")
+    mats, files = {}, {}
+    for path in paths:
+        mats[path.name], files[path.name] = _read_mat(path, fetch)
+    res_path, split_path = paths[0], paths[1]
+    emb_path = paths[2] if len(paths) > 2 else split_path
+
+    # ===== res101.mat: features and labels =====
+    features = _numeric(mats["res101.mat"], "features", res_path)
+    labels = _integers(mats["res101.mat"], "labels", res_path)
+    n = labels.size
+    if features.ndim != 2 or features.shape[1] != n:
+        rows, cols = features.shape if features.ndim == 2 else (None, None)
+        if rows == n or (rows != FEATURE_DIM and cols == FEATURE_DIM):
+            found = f"{rows}x{cols} (transposed: N x D)"
+            fix = "fix: save features.T (MATLAB layout, one column per image)"
+        else:
+            found, fix = f"shape {features.shape} for {n} labels", "fix: re-export res101.mat"
+        raise _error(res_path, "features",
+                     f"D x N, one column per image ({FEATURE_DIM} x {n} in xlsa17)", found, fix)
+    if n == 0:
+        raise _error(res_path, "labels", "one label per image", "no labels", fetch)
+    if labels.min() < 1:
+        raise _error(res_path, "labels", "1-based class ids (min 1)", f"min label {labels.min()}",
+                     "fix: add 1 to the labels (xlsa17 labels are 1-based)")
+    _finite(features, res_path, "features")
+    x = np.ascontiguousarray(features.T, dtype=np.float32)
+    y = labels - 1
+    n_classes = int(y.max()) + 1
+
+    # ===== att_splits.mat: split lists, class embedding =====
+    locs = {}
+    for key in SPLITS:
+        loc = _integers(mats["att_splits.mat"], key, split_path)
+        if loc.size == 0:
+            raise _error(split_path, key, "a non-empty list of image rows", "an empty list", fetch)
+        if loc.min() < 1 or loc.max() > n:
+            raise _error(split_path, key, f"1-based rows of res101.mat in 1..{n}",
+                         f"values in {loc.min()}..{loc.max()}",
+                         "fix: the split file does not belong to this res101.mat; refetch both")
+        locs[key] = loc - 1  # int64 already: uint16 - 1 would wrap at 0
+    for i, first in enumerate(SPLITS):
+        for second in SPLITS[i + 1:]:
+            shared = np.intersect1d(locs[first], locs[second])
+            if shared.size:
+                raise _error(split_path, f"{first}/{second}", "disjoint splits",
+                             f"{shared.size} shared images (e.g. row {shared[0] + 1})", fetch)
+    if emb_path is not split_path:
+        for key in SPLITS:
+            if key in mats[emb_path.name]:
+                other = _integers(mats[emb_path.name], key, emb_path) - 1
+                if not np.array_equal(np.sort(other), np.sort(locs[key])):
+                    raise _error(emb_path, key, f"the same rows as {split_path.name}",
+                                 "different rows", fetch)
+    att = _numeric(mats[emb_path.name], "att", emb_path)
+    if att.ndim != 2 or att.shape[1] != n_classes:
+        hint = " (transposed: C x A)" if att.ndim == 2 and att.shape[0] == n_classes else ""
+        raise _error(emb_path, "att", f"A x C with C = {n_classes} (the max label) columns",
+                     f"shape {att.shape}{hint}", "fix: att and res101.mat labels must match")
+    _finite(att, emb_path, "att")
+    att = np.ascontiguousarray(att, dtype=np.float64)
+
+    # ===== class partition (SPEC §2: seen = trainval labels, unseen = test_unseen labels) =====
+    seen = np.unique(y[locs["trainval_loc"]])
+    unseen = np.unique(y[locs["test_unseen_loc"]])
+    for key, classes in (("test_unseen_loc", np.intersect1d(seen, unseen)),
+                         ("test_seen_loc", np.setdiff1d(y[locs["test_seen_loc"]], seen))):
+        if classes.size:
+            expected = "only unseen classes" if key == "test_unseen_loc" else "only seen classes"
+            raise _error(split_path, key, expected,
+                         f"class(es) {(classes[:5] + 1).tolist()} (1-based) that are "
+                         f"{'in' if key == 'test_unseen_loc' else 'not in'} trainval", fetch)
+
+    fingerprint = hashlib.sha256()
+    for name, arr in (("features", x), ("labels", y), *locs.items(), ("att", att)):
+        fingerprint.update(f"{name}:{arr.dtype.str}:{arr.shape};".encode())
+        fingerprint.update(arr.tobytes())
+
+    # ===== preprocessing (SPEC §2) =====
+    emb = att
+    if dataset in SENT_FILE and normalize_sent:
+        emb = att / np.maximum(np.linalg.norm(att, axis=0, keepdims=True), 1e-12)
+    train_x, seen_x, unseen_x = _scale(*(x[locs[key]] for key in SPLITS))
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+
+    def tensor(arr: np.ndarray) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(arr)).to(device)
+
+    return Benchmark(
+        name=dataset,
+        synthetic=any("synthetic" in mat for mat in mats.values()),
+        fingerprint=fingerprint.hexdigest()[:16],
+        files=files,
+        train_x=tensor(train_x),
+        train_y=tensor(y[locs["trainval_loc"]]),
+        test_seen_x=tensor(seen_x),
+        test_seen_y=tensor(y[locs["test_seen_loc"]]),
+        test_unseen_x=tensor(unseen_x),
+        test_unseen_y=tensor(y[locs["test_unseen_loc"]]),
+        att=tensor(emb.T.astype(np.float32)),
+        seen=tensor(seen),
+        unseen=tensor(unseen),
+    )
+
+
+def _scale(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Min-max scaler fit on trainval only, then everything divided by the scaled trainval max."""
+    low = train.min(axis=0)
+    span = train.max(axis=0) - low
+    span[span == 0] = 1  # a constant feature maps to 0, as sklearn's MinMaxScaler does
+    scaled = [(arr - low) / span for arr in (train, *others)]
+    top = scaled[0].max()  # 1 unless every trainval feature is constant
+    return [arr / top for arr in scaled] if top > 0 else scaled
+
+
+def _read_mat(path: Path, fetch: str) -> tuple[dict, str]:
+    """The variables of a MAT file (v4-v7 via scipy, v7.3 via h5py) and the sha256 of its bytes."""
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    try:
+        try:
+            return scipy.io.loadmat(io.BytesIO(raw)), digest
+        except NotImplementedError:  # scipy's answer to v7.3, which is HDF5
+            with h5py.File(io.BytesIO(raw), "r") as mat:
+                # HDF5 keeps MATLAB's column-major order, so every array arrives transposed.
+                # Cell arrays (references) are not needed; keep their keys for the marker test.
+                return {
+                    key: np.asarray(item).T if item.dtype.kind != "O" else None
+                    for key, item in mat.items()
+                    if isinstance(item, h5py.Dataset)
+                }, digest
+    except Exception as exc:  # any parser failure means the same thing to the person
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise DataError(
+            f"{path}: expected a MATLAB .mat file, found {len(raw)} bytes that do not parse "
+            f"as one (not a MAT file or truncated; {reason}); {fetch}"
+        ) from exc
+
+
+def _error(path: Path, key: str, expected: str, found: str, fix: str) -> DataError:
+    return DataError(f"{path}: key '{key}': expected {expected}, found {found}; {fix}")
+
+
+def _numeric(mat: dict, key: str, path: Path) -> np.ndarray:
+    if key not in mat:
+        present = ", ".join(sorted(k for k in mat if not k.startswith("__")))
+        raise _error(path, key, f"a key '{key}'", f"only [{present}]",
+                     "fix: the file is not an xlsa17 file or is from another release; refetch it")
+    arr = np.asarray(mat[key])
+    if arr.dtype.kind not in "biuf":
+        raise _error(path, key, "a numeric array", f"dtype {arr.dtype}", "fix: refetch the file")
+    return arr
+
+
+def _integers(mat: dict, key: str, path: Path) -> np.ndarray:
+    arr = _numeric(mat, key, path).ravel()
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+        raise _error(path, key, "whole numbers", "fractional or non-finite values",
+                     "fix: refetch the file")
+    return arr.astype(np.int64)  # before any arithmetic: xlsa17 stores uint16
+
+
+def _finite(arr: np.ndarray, path: Path, key: str) -> None:
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise _error(path, key, "finite values", f"{int(bad.sum())} NaN/Inf entries",
+                     "fix: refetch or regenerate the file")

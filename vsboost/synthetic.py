@@ -1,0 +1,345 @@
+"""The embedded synthetic benchmark: xlsa17-format files with no image behind any feature.
+
+:func:`write` produces, per dataset, the files :func:`vsboost.data.load` reads, with the real
+attribute dimension, class counts, seen/unseen split and split sizes (SPEC §1) times ``scale``.
+Every file carries a key ``synthetic`` saying what it is. The features follow SPEC §10 (see
+:class:`Knobs`); the defaults are calibrated so that :func:`baseline_h`, a closed-form ridge
+baseline, lands in H = 0.3-0.8 on every dataset at scale 0.1, with or without ``real_meta``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+import torch
+
+from vsboost.config import DATASETS
+from vsboost.data import FEATURE_DIM, SENT_FILE, SPLITS, load
+
+
+@dataclass(frozen=True)
+class _Layout:
+    att_dim: int
+    n_seen: int
+    n_unseen: int
+    trainval: int
+    test_seen: int
+    test_unseen: int
+    att_offset: float  # offset of the random attribute generator: sets sparsity and mean cosine
+    signed: bool  # FLO's sentence embedding has negative entries; attributes do not
+
+
+# Sizes: SPEC §1 table (measured on the real files). Offsets (choice) give mean pairwise cosines
+# and zero fractions near the real ones: APY 0.28/80%, AWA2 0.58/29%, SUN 0.50/46%, FLO 0.77/0%.
+LAYOUT = {
+    "APY": _Layout(64, 20, 12, 5932, 1483, 7924, -1.1, False),
+    "AWA2": _Layout(85, 40, 10, 23527, 5882, 7913, 0.0, False),
+    "CUB": _Layout(312, 150, 50, 7057, 1764, 2967, -0.5, False),
+    "FLO": _Layout(1024, 82, 20, 5631, 1403, 1155, 1.2, True),
+    "SUN": _Layout(102, 645, 72, 10320, 2580, 1440, 0.0, False),
+}
+SENT_DIM = 1024  # CUB's CNN-RNN sentence embedding (SPEC §1): mean cosine 0.79, 7% zeros
+SENT_OFFSET = 1.1  # choice: matches those two numbers
+SENT_NORMS = (17.0, 22.0)  # SPEC §1: real CUB sentence columns are stored with norms ~17-22
+MIN_PER_SPLIT = 2  # choice: every class has >= 2 images in each split it appears in
+FLO_SPLIT_SEED = 102  # choice: fixes the stand-in for FLO's unknown real unseen set (see below)
+RIDGE = 1.0  # choice: ridge penalty of baseline_h
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """What makes the features a useful stand-in for ResNet-101 features (SPEC §10).
+
+    A class c gets a latent centre z_c (``latent`` wide) from a fixed random non-linear map of its
+    embedding; images add a mode offset, their class's own spread and a nuisance block, are
+    projected to 2048 dims and pass through a scaled softplus (dense, non-negative, heavy-tailed).
+
+    latent:        width of the class space (rank of everything class-related in the features).
+    nonlinearity:  gain inside the tanh of the embedding map; 0 would make it linear, so a ridge
+                   map from embedding to features would be exact.
+    fidelity:      share of each centre that follows the embedding; the rest is a random
+                   class-specific part. 1 = embedding cosine predicts visual similarity fully,
+                   0 = not at all (no zero-shot transfer possible).
+    shift:         seen->unseen shift: a common offset, in centre standard deviations, added to
+                   every unseen centre and predicted by no embedding (APY's unseen look unlike its
+                   seen).
+    modes:         modes per class (sub-centres such as views or sub-species).
+    mode_spread:   distance of the modes from their class centre, in centre standard deviations.
+    class_spread:  median within-class spread around a mode, in the same units.
+    spread_jitter: log-normal sigma of each class's own spread around that median.
+    nuisance:      standard deviation, per output dimension, of a block of within-class variance
+                   shared by all classes and explained by none (pose, background, lighting);
+                   large compared with the class signal, as in real features.
+    nuisance_rank: rank of that block.
+    noise:         isotropic noise per output dimension.
+    imbalance:     log-normal sigma of the class-size weights (unequal per-class counts).
+
+    Every default is a choice, tuned with :func:`baseline_h` (H 0.39-0.73 at scale 0.1, seed 0).
+    """
+
+    latent: int = 64
+    nonlinearity: float = 1.5
+    fidelity: float = 0.85
+    shift: float = 0.5
+    modes: int = 3
+    mode_spread: float = 0.5
+    class_spread: float = 0.7
+    spread_jitter: float = 0.3
+    nuisance: float = 1.5
+    nuisance_rank: int = 32
+    noise: float = 0.5
+    imbalance: float = 0.5
+
+
+MARKER = (
+    "SYNTHETIC stand-in written by vsboost.synthetic ({detail}): not real data, no image behind "
+    "any feature; for testing the pipeline only, never for reporting results."
+)
+
+
+def write(
+    root: str | Path,
+    datasets=DATASETS,
+    *,
+    scale: float = 0.1,
+    seed: int = 0,
+    real_meta: str | Path | None = None,
+    knobs: Knobs | None = None,
+) -> list[Path]:
+    """Write ``<root>/<DS>/res101.mat``, ``att_splits.mat`` (and CUB ``sent_splits.mat``).
+
+    Split sizes are the real ones times ``scale``, raised where needed so that every class has
+    at least two images in each split it appears in. Deterministic in (dataset, scale, seed,
+    real_meta, knobs). ``real_meta``: a folder like ``shared/real-data``, whose real embeddings,
+    seen/unseen classes and split sizes are then used. Returns the written paths.
+    """
+    if not scale > 0:
+        raise ValueError(f"scale: expected > 0, found {scale}; e.g. scale=0.1")
+    for dataset in datasets:
+        if dataset not in LAYOUT:
+            raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(LAYOUT)}")
+        needed = Path(real_meta or ".") / dataset / "att_splits.mat"
+        if real_meta is not None and not needed.is_file():
+            raise ValueError(f"{needed}: expected the real metadata file, found nothing; "
+                             "fix: point real_meta at a folder like shared/real-data")
+    written = []
+    for dataset in datasets:
+        written += _write_one(Path(root) / dataset, dataset, scale, seed, real_meta,
+                              knobs or Knobs())
+    return written
+
+
+def real_classes(real_meta: str | Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """The real (seen, unseen) 0-based class ids, from ``trainvalclasses``/``testclasses.txt``."""
+    folder = Path(real_meta) / dataset
+    mat = scipy.io.loadmat(folder / "att_splits.mat")
+    n_classes = mat["att"].shape[1]
+    lists = folder / "testclasses.txt"
+    if "allclasses_names" in mat and lists.is_file():
+        names = [str(np.ravel(name)[0]) for name in mat["allclasses_names"].ravel()]
+        test = set(lists.read_text().split())
+        is_unseen = np.array([name in test for name in names])
+    else:
+        # FLO ships no class lists and its real unseen set cannot be derived without its labels
+        # (SOURCES.md), so a fixed draw of the real count stands in for it, the same for every seed.
+        draw = np.random.default_rng(FLO_SPLIT_SEED)
+        is_unseen = np.zeros(n_classes, bool)
+        is_unseen[draw.choice(n_classes, LAYOUT[dataset].n_unseen, replace=False)] = True
+    return np.flatnonzero(~is_unseen), np.flatnonzero(is_unseen)
+
+
+def baseline_h(root: str | Path, dataset: str) -> float:
+    """GZSL H of a closed-form baseline: ridge from class embedding to class-mean feature, fit on
+    the seen classes, then the nearest predicted centre among all S+U classes.
+
+    Per-class mean accuracy, H = 2SU/(S+U) (SPEC §7). Used to calibrate :class:`Knobs`.
+    """
+    data = load(root, dataset)
+    x, y = data.train_x.double().numpy(), data.train_y.numpy()
+    att, seen = data.att.double().numpy(), data.seen.numpy()
+    means = np.stack([x[y == c].mean(0) for c in seen])
+    att_mean, feat_mean = att[seen].mean(0), means.mean(0)
+    a = att[seen] - att_mean
+    # dual form: cheaper than the primal when A (up to 1024) exceeds S
+    weights = a.T @ np.linalg.solve(a @ a.T + RIDGE * np.eye(len(seen)), means - feat_mean)
+    centres = (att - att_mean) @ weights + feat_mean
+
+    def per_class_acc(features, labels) -> float:
+        dist = (features**2).sum(1)[:, None] - 2 * features @ centres.T + (centres**2).sum(1)
+        hit = dist.argmin(1) == labels
+        return float(np.mean([hit[labels == c].mean() for c in np.unique(labels)]))
+
+    s = per_class_acc(data.test_seen_x.double().numpy(), data.test_seen_y.numpy())
+    u = per_class_acc(data.test_unseen_x.double().numpy(), data.test_unseen_y.numpy())
+    return 2 * s * u / (s + u) if s + u > 0 else 0.0
+
+
+def _write_one(folder: Path, dataset: str, scale: float, seed: int, real_meta, knobs: Knobs
+               ) -> list[Path]:
+    # independent streams, so e.g. real_meta changes the embeddings but not the feature noise
+    emb_rng, split_rng, feat_rng = (
+        np.random.default_rng([seed, DATASETS.index(dataset), stream]) for stream in range(3)
+    )
+    if real_meta is None:
+        classes = _random_classes(emb_rng, dataset)
+    else:
+        classes = _real_classes(Path(real_meta), dataset)
+    original, sent, names, seen, unseen, sizes = classes
+    n_classes = original.shape[1]
+    att = original / np.linalg.norm(original, axis=0)
+    labels, locs = _assign(split_rng, scale, sizes, seen, unseen, knobs.imbalance)
+    emb = att if sent is None else sent / np.linalg.norm(sent, axis=0)  # what the loader serves
+    features = _features(feat_rng, emb, labels, np.isin(np.arange(n_classes), unseen), knobs)
+
+    detail = f"dataset={dataset}, scale={scale}, seed={seed}, real_meta={real_meta is not None}"
+    marker = MARKER.format(detail=detail)
+    loc_type = np.uint16 if len(labels) <= np.iinfo(np.uint16).max else np.uint32  # as xlsa17
+    split_keys = {key: loc.astype(loc_type)[:, None] for key, loc in locs.items()}
+    if names is None and dataset != "FLO":  # FLO's real file has no class names either
+        names = [f"class_{c + 1:03d}" for c in range(n_classes)]
+    class_names = {} if names is None else {"allclasses_names": _cell(names)}
+    files = {
+        "res101.mat": {
+            "features": features.T,
+            "labels": (labels + 1.0)[:, None],  # MATLAB double, 1-based (xlsa17 layout)
+            # a char matrix, where xlsa17 has a cell column: the loader never reads it and
+            # writing 10^4 cells costs seconds
+            "image_files": np.array([f"synthetic/{dataset}/{c + 1:03d}/{i + 1:06d}.jpg"
+                                     for i, c in enumerate(labels)]),
+            "synthetic": marker,
+        },
+        "att_splits.mat": {"att": att, "original_att": original, **split_keys, **class_names,
+                           "synthetic": marker},
+    }
+    if sent is not None:
+        files["sent_splits.mat"] = {"att": sent, **split_keys, **class_names, "synthetic": marker}
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, content in files.items():
+        paths.append(folder / name)
+        partial = paths[-1].with_name(name + ".partial")  # a killed write leaves no half file
+        with open(partial, "wb") as out:
+            # zlib gains < 10% on float32 features and costs seconds: compress small files only
+            scipy.io.savemat(out, content, do_compression=name != "res101.mat")
+        os.replace(partial, paths[-1])
+    return paths
+
+
+def _random_classes(rng, dataset: str):
+    """Random embeddings (A x C; CUB also 1024 x C sentences), class names, seen/unseen, sizes."""
+    layout = LAYOUT[dataset]
+    n_classes = layout.n_seen + layout.n_unseen
+    original = _random_embedding(rng, layout.att_dim, n_classes, layout.att_offset, layout.signed)
+    unseen = np.sort(rng.choice(n_classes, layout.n_unseen, replace=False))
+    seen = np.setdiff1d(np.arange(n_classes), unseen)
+    sent = None
+    if dataset in SENT_FILE:
+        sent = _random_embedding(rng, SENT_DIM, n_classes, SENT_OFFSET, False)
+        sent *= rng.uniform(*SENT_NORMS, n_classes) / np.linalg.norm(sent, axis=0)
+    sizes = (layout.trainval, layout.test_seen, layout.test_unseen)
+    return original, sent, None, seen, unseen, sizes
+
+
+def _real_classes(real_meta: Path, dataset: str):
+    """The same from the real metadata: real embeddings, names, class sets and split sizes."""
+    real = scipy.io.loadmat(real_meta / dataset / "att_splits.mat")
+    original = real.get("original_att", real["att"]).astype(np.float64)  # FLO has only att
+    names = None
+    if "allclasses_names" in real:
+        names = [str(np.ravel(name)[0]) for name in real["allclasses_names"].ravel()]
+    sent = None
+    if dataset in SENT_FILE:
+        sent = scipy.io.loadmat(real_meta / dataset / SENT_FILE[dataset])["att"].astype(np.float64)
+    sizes = tuple(real[key].size for key in SPLITS)
+    return (original, sent, names, *real_classes(real_meta, dataset), sizes)
+
+
+def _assign(rng, scale: float, sizes, seen, unseen, imbalance: float):
+    """Class label of every image (images ordered by class, as in xlsa17) and the 1-based row
+    lists of the three splits plus the trap lists ``train_loc``/``val_loc``."""
+    n_classes = len(seen) + len(unseen)
+    weights = np.exp(imbalance * rng.standard_normal(n_classes))
+    counts = np.zeros((3, n_classes), np.int64)  # rows: trainval, test_seen, test_unseen
+    for row, (size, group) in enumerate(zip(sizes, (seen, seen, unseen))):
+        counts[row, group] = _counts(max(round(scale * size), MIN_PER_SPLIT * len(group)),
+                                     weights[group])
+    labels = np.repeat(np.arange(n_classes), counts.sum(0))
+    role = np.concatenate([rng.permutation(np.repeat([0, 1, 2], counts[:, c]))
+                           for c in range(n_classes)])
+    locs = {key: rng.permutation(np.flatnonzero(role == row)) + 1
+            for row, key in enumerate(SPLITS)}
+    # The xlsa17 trap (SPEC §1): train_loc/val_loc hold *all* images of their seen classes, so
+    # their union covers test_seen too. Val classes: a fifth of the seen ones (choice).
+    val_classes = rng.choice(seen, max(1, round(0.2 * len(seen))), replace=False)
+    is_val = np.isin(labels, val_classes)
+    locs["train_loc"] = rng.permutation(np.flatnonzero(~is_val & (role < 2))) + 1
+    locs["val_loc"] = rng.permutation(np.flatnonzero(is_val & (role < 2))) + 1
+    return labels, locs
+
+
+def _random_embedding(rng, dim: int, n_classes: int, offset: float, signed: bool) -> np.ndarray:
+    """A dim x C class embedding like the real ones: a few dominant factors and families of
+    near-duplicate classes (choice: rank 10, families of ~4; these match the real files' share of
+    variance in the top 5 directions, 0.6-0.75, and mean nearest-neighbour cosine, 0.7-0.9)."""
+    rank, family_size = 10, 4
+    factors = rng.standard_normal((dim, rank)) * 0.85 ** np.arange(rank) / np.sqrt(rank)
+    families = rng.standard_normal((rank, max(2, n_classes // family_size)))
+    codes = (families[:, rng.integers(families.shape[1], size=n_classes)]
+             + 0.4 * rng.standard_normal((rank, n_classes)))
+    raw = (offset + 0.5 * rng.standard_normal((dim, 1)) + factors @ codes
+           + 0.25 * rng.standard_normal((dim, n_classes)))
+    if not signed:
+        raw = np.maximum(raw, 0)
+    raw[:, np.linalg.norm(raw, axis=0) == 0] = 1.0  # an all-zero class cannot be normalised
+    return raw
+
+
+def _counts(total: int, weights: np.ndarray) -> np.ndarray:
+    """Split ``total`` over classes in proportion to ``weights``, at least MIN_PER_SPLIT each."""
+    spare = total - MIN_PER_SPLIT * len(weights)
+    share = spare * weights / weights.sum()
+    counts = np.floor(share).astype(np.int64)
+    counts[np.argsort(counts - share)[: spare - counts.sum()]] += 1  # largest remainders
+    return MIN_PER_SPLIT + counts
+
+
+def _features(rng, emb: np.ndarray, labels: np.ndarray, is_unseen: np.ndarray,
+              knobs: Knobs) -> np.ndarray:
+    """N x 2048 float32 features; ``emb`` is the unit-norm A x C embedding the loader serves."""
+    n_classes, latent, rank = emb.shape[1], knobs.latent, knobs.nuisance_rank
+    # ----- class centres: fixed random non-linear map of the centred embedding -----
+    centred = (emb - emb.mean(1, keepdims=True)).T
+    centred /= np.sqrt((centred**2).sum(1).mean())
+    mapped = np.tanh(knobs.nonlinearity * centred @ rng.standard_normal((emb.shape[0], latent)))
+    mapped = (mapped - mapped.mean(0)) / mapped.std(0)
+    own = rng.standard_normal((n_classes, latent))
+    centres = np.sqrt(knobs.fidelity) * mapped + np.sqrt(1 - knobs.fidelity) * own
+    centres[is_unseen] += knobs.shift * rng.standard_normal(latent)
+    # ----- images: mode, class's own spread, then the shared nuisance block -----
+    modes = knobs.mode_spread * rng.standard_normal((n_classes, knobs.modes, latent))
+    spread = knobs.class_spread * np.exp(knobs.spread_jitter * rng.standard_normal(n_classes))
+    n = len(labels)
+    z = (centres[labels] + modes[labels, rng.integers(knobs.modes, size=n)]
+         + spread[labels, None] * rng.standard_normal((n, latent)))
+    u = knobs.nuisance * rng.standard_normal((n, rank))
+    # one projection to 2048 dims for class space and nuisance block alike, each coordinate
+    # keeping its variance
+    project = np.concatenate([rng.standard_normal((latent, FEATURE_DIM)) / np.sqrt(latent),
+                              rng.standard_normal((rank, FEATURE_DIM)) / np.sqrt(rank)])
+    pre = np.concatenate([z, u], axis=1).astype(np.float32) @ project.astype(np.float32)
+    pre += knobs.noise * rng.standard_normal((n, FEATURE_DIM), dtype=np.float32)
+    pre += rng.normal(-1.0, 0.5, FEATURE_DIM).astype(np.float32)  # offset (choice): mostly small
+    # softplus keeps values dense and positive; log-normal per-dimension scales add heavy tails
+    scale = np.exp(0.5 * rng.standard_normal(FEATURE_DIM)).astype(np.float32)
+    return scale * torch.nn.functional.softplus(torch.from_numpy(pre)).numpy()  # numpy's: 5x slower
+
+
+def _cell(strings: list[str]) -> np.ndarray:
+    """A MATLAB cell column of strings, as xlsa17 stores names."""
+    cell = np.empty((len(strings), 1), dtype=object)
+    cell[:, 0] = strings
+    return cell
