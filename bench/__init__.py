@@ -1,0 +1,1 @@
+"""The reproduction harness around ``vsboost``: command line, run records, sweeps, reports."""

@@ -1,0 +1,329 @@
+"""The real data, pinned: fetch the official archives, verify every file, lock new hashes, Table 1.
+
+``datasets.lock`` (JSON, repo root) lists each archive (URL, sha256 and size where known) and each
+file the suite reads or may read, relative to the data root, with its archive, size, sha256 and
+provenance. A ``null`` hash means "trust on first download": ``lock`` records it from the files
+present. A pinned hash is never overwritten; a file that disagrees with it is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pooch
+import scipy.io
+from tqdm import tqdm
+
+from bench import paper
+from vsboost.config import DATASETS
+
+REPO = Path(__file__).resolve().parents[1]
+LOCK = REPO / "datasets.lock"
+DATA_ROOT = REPO / "data" / "xlsa17"  # the real-data root the sweep reads (bench.runner agrees)
+ARCHIVES = REPO / "data" / "archives"  # downloaded zips, kept so a re-extract needs no download
+CHUNK = 1 << 20
+
+
+class DatasetError(ValueError):
+    """Missing, corrupt or unpinnable data; the message is one line meant for a person."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str  # relative to the data root, e.g. "APY/res101.mat"
+    error: bool  # False: a note (e.g. an optional file absent, a hash not pinned yet)
+    message: str
+
+    def __str__(self) -> str:
+        return f"{'error' if self.error else 'note'}: {self.message}"
+
+
+# ===== the lock file =====
+
+def read_lock(path: str | Path = LOCK) -> dict:
+    path = Path(path)
+    try:
+        lock = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise DatasetError(f"{path}: expected the JSON data lock, found {type(err).__name__}: "
+                           f"{err}; fix: restore datasets.lock from git") from err
+    if lock.get("schema") != 1 or not isinstance(lock.get("files"), dict):
+        raise DatasetError(f"{path}: expected schema 1 with 'archives' and 'files', found "
+                           f"schema {lock.get('schema')!r}; fix: restore datasets.lock from git")
+    return lock
+
+
+def write_lock(lock: dict, path: str | Path = LOCK) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(lock, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def entries(lock: dict, datasets: Iterable[str]) -> dict[str, dict]:
+    """The lock's file entries of the given datasets, in lock order."""
+    wanted = set(_check(datasets))
+    return {rel: e for rel, e in lock["files"].items() if rel.split("/")[0] in wanted}
+
+
+def _check(datasets: Iterable[str]) -> list[str]:
+    datasets = list(datasets)
+    for ds in datasets:
+        if ds not in DATASETS:
+            raise DatasetError(f"dataset {ds!r}: expected one of {', '.join(DATASETS)}; "
+                               "fix: pick one of those names")
+    return datasets
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ===== verify =====
+
+def verify(root: str | Path = DATA_ROOT, datasets: Iterable[str] = DATASETS,
+           lock: dict | None = None, progress: bool = False) -> list[Finding]:
+    """Every locked file of ``datasets`` under ``root``: missing, wrong size, wrong sha256."""
+    root, lock = Path(root), lock if lock is not None else read_lock()
+    found = []
+    items = entries(lock, datasets).items()
+    for rel, e in tqdm(items, desc="verify", unit="file", disable=not progress):
+        path = root / rel
+        archive = e.get("archive")
+        get = (f"fix: `bench data fetch {rel.split('/')[0]}` (downloads {archive} from "
+               f"{lock['archives'][archive]['url']}) or copy the file there")
+        want = _describe(e)
+        if not path.is_file():
+            found.append(Finding(rel, bool(e.get("required")),
+                                 f"{path}: missing, expected {want}; {get}" if e.get("required")
+                                 else f"{path}: optional file absent ({want})"))
+            continue
+        size = path.stat().st_size
+        if e.get("size") is not None and size != e["size"]:
+            found.append(Finding(rel, True, f"{path}: expected {e['size']:,} bytes, found "
+                                 f"{size:,} (truncated or another version); delete it, then {get}"))
+            continue
+        if e.get("sha256") is None:
+            found.append(Finding(rel, False, f"{path}: present ({size:,} bytes), hash not pinned "
+                                 "yet; run `bench data lock` to record it (trust on first use)"))
+            continue
+        digest = sha256(path)
+        if digest != e["sha256"]:
+            found.append(Finding(rel, True, f"{path}: sha256 {digest[:12]}… but datasets.lock "
+                                 f"pins {e['sha256'][:12]}… (corrupt or another version); "
+                                 f"delete it, then {get}"))
+    return found
+
+
+def _describe(e: dict) -> str:
+    size = f"{e['size']:,} bytes" if e.get("size") is not None else "size unknown"
+    digest = f"sha256 {e['sha256'][:12]}…" if e.get("sha256") else "sha256 not pinned"
+    return f"{size}, {digest}"
+
+
+# ===== lock =====
+
+def lock_present(root: str | Path = DATA_ROOT, datasets: Iterable[str] = DATASETS,
+                 lock_path: str | Path = LOCK, archives: str | Path = ARCHIVES) -> list[str]:
+    """Record sha256 and size of present files (and archives) whose entry has no hash yet.
+
+    Pinned entries are checked, never changed: a disagreement raises :class:`DatasetError`.
+    Returns the paths newly recorded.
+    """
+    root, lock = Path(root), read_lock(lock_path)
+    recorded = []
+    for rel, e in entries(lock, datasets).items():
+        if (root / rel).is_file() and _record(e, root / rel, f"{root / rel}", lock_path):
+            recorded.append(rel)
+    for name, a in lock["archives"].items():
+        if (Path(archives) / name).is_file() and _record(a, Path(archives) / name,
+                                                        f"{Path(archives) / name}", lock_path):
+            recorded.append(name)
+    if recorded:
+        write_lock(lock, lock_path)
+    return recorded
+
+
+def _record(entry: dict, path: Path, shown: str, lock_path) -> bool:
+    size, digest = path.stat().st_size, sha256(path)
+    if entry.get("sha256") is not None:
+        if digest != entry["sha256"] or (entry.get("size") not in (None, size)):
+            raise DatasetError(
+                f"{shown}: sha256 {digest[:12]}… ({size:,} bytes) but {lock_path} pins "
+                f"{entry['sha256'][:12]}… ({entry.get('size')} bytes); a pinned hash is never "
+                "overwritten: delete the file and fetch it again, or edit the lock by hand if "
+                "the pin itself is wrong"
+            )
+        if entry.get("size") is None:
+            entry["size"] = size
+            return True
+        return False
+    entry["sha256"], entry["size"] = digest, size
+    entry["provenance"] = (entry.get("provenance", "") + " | sha256 and size recorded by "
+                           "`bench data lock` from a local copy (trust on first use)").lstrip(" |")
+    return True
+
+
+# ===== fetch =====
+
+def fetch(datasets: Iterable[str] = DATASETS, root: str | Path = DATA_ROOT,
+          lock_path: str | Path = LOCK, archives: str | Path = ARCHIVES,
+          downloader: Callable | None = None, progress: bool = False) -> list[Finding]:
+    """Download the archives the datasets need, extract their locked files, verify them all.
+
+    Files already present and verified are left alone. Raises :class:`DatasetError` listing
+    what is still wrong after extraction. ``downloader`` is pooch's hook (tests pass a local copy).
+    """
+    datasets, root, lock = _check(datasets), Path(root), read_lock(lock_path)
+    wanted = entries(lock, datasets)
+    before = verify(root, datasets, lock)
+    # Download only for what is required and missing or wrong; optional files come along when
+    # their archive is downloaded anyway.
+    needed = {wanted[f.path]["archive"] for f in before if f.error}
+    by_archive: dict[str, list[str]] = {}
+    for f in before:
+        if wanted[f.path]["archive"] in needed and (f.error or not (root / f.path).is_file()):
+            by_archive.setdefault(wanted[f.path]["archive"], []).append(f.path)
+    absent: dict[str, str] = {}  # required files an archive lacks: say so instead of "missing"
+    for name, rels in sorted(by_archive.items()):
+        meta = lock["archives"][name]
+        try:
+            zpath = pooch.retrieve(
+                meta["url"], known_hash=f"sha256:{meta['sha256']}" if meta.get("sha256") else None,
+                fname=name, path=archives, downloader=downloader, progressbar=progress)
+        except ValueError as err:  # pooch's answer to a hash mismatch
+            raise DatasetError(f"{Path(archives) / name}: {' '.join(str(err).split())}; fix: "
+                               "delete the archive and fetch again") from err
+        except Exception as err:  # network or HTTP failure: say how to do it by hand
+            raise DatasetError(
+                f"{meta['url']}: expected to download {name}, found {type(err).__name__}: "
+                f"{' '.join(str(err).split())[:160]}; fix: download it by hand into "
+                f"{Path(archives) / name} and rerun `bench data fetch`") from err
+        for rel in _extract(Path(zpath), sorted(rels), root):
+            if wanted[rel].get("required"):
+                absent[rel] = (f"error: {name} holds no */{rel} (the lock's archive for it may "
+                               f"be wrong); fix: place that file by hand at {root / rel}")
+    found = verify(root, datasets, lock, progress)
+    errors = list(absent.values()) + [str(f) for f in found if f.error and f.path not in absent]
+    if errors:
+        raise DatasetError(f"after fetch, {len(errors)} problem(s): " + " | ".join(errors))
+    return found
+
+
+def _extract(zpath: Path, rels: list[str], root: Path) -> list[str]:
+    """Copy each wanted file out of the zip by its ``<DS>/<name>`` suffix (archives nest them
+    under a top folder such as ``xlsa17/data/``) into ``root``, atomically; return those the
+    archive does not hold."""
+    try:
+        archive = zipfile.ZipFile(zpath)
+    except zipfile.BadZipFile as err:
+        raise DatasetError(f"{zpath}: expected a zip archive, found something else ({err}); "
+                           "fix: delete it and fetch again") from err
+    with archive:
+        names, lacking = archive.namelist(), []
+        for rel in rels:
+            member = next((n for n in names if n == rel or n.endswith("/" + rel)), None)
+            if member is None:
+                lacking.append(rel)
+                continue
+            target = root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            with os.fdopen(fd, "wb") as out, archive.open(member) as src:
+                shutil.copyfileobj(src, out, CHUNK)
+            os.replace(tmp, target)
+    return lacking
+
+
+# ===== Table 1 statistics =====
+
+QUANTITIES = ("att_dim", "trainval", "test_seen", "test_unseen", "seen", "unseen")
+
+
+def measure(root: str | Path, dataset: str) -> dict[str, tuple[int | None, str]]:
+    """Table 1's quantities from the files present: ``{quantity: (value, where from)}``.
+
+    The value is None where the files needed are absent, and "where from" then says which.
+    Class counts come from ``res101.mat`` labels when present, else from the proposed-split
+    class lists (``trainvalclasses.txt`` / ``testclasses.txt``).
+    """
+    folder = Path(root) / _check([dataset])[0]
+    splits_file = f"{dataset}/att_splits.mat"
+    out: dict[str, tuple[int | None, str]] = dict.fromkeys(
+        QUANTITIES, (None, f"not measured: {splits_file} absent"))
+    splits = _mat(folder / "att_splits.mat", ["trainval_loc", "test_seen_loc", "test_unseen_loc",
+                                              "att"])
+    if splits is None:
+        return out
+    emb_file = f"{dataset}/sent_splits.mat" if dataset == "CUB" else splits_file
+    emb = _mat(Path(root) / emb_file, ["att"])
+    out["att_dim"] = ((int(emb["att"].shape[0]), emb_file) if emb is not None  # att is A x C
+                      else (None, f"not measured: {emb_file} absent"))
+    locs = {k: np.asarray(splits[f"{k}_loc"]).astype(np.int64).ravel()
+            for k in ("trainval", "test_seen", "test_unseen")}
+    out.update({k: (int(v.size), splits_file) for k, v in locs.items()})
+    res = _mat(folder / "res101.mat", ["labels"])
+    if res is not None:
+        labels = np.asarray(res["labels"]).astype(np.int64).ravel()
+        where = f"{dataset}/res101.mat labels"
+        out["seen"] = (int(np.unique(labels[locs["trainval"] - 1]).size), where)
+        out["unseen"] = (int(np.unique(labels[locs["test_unseen"] - 1]).size), where)
+        return out
+    for key, name in (("seen", "trainvalclasses.txt"), ("unseen", "testclasses.txt")):
+        if (folder / name).is_file():
+            lines = (folder / name).read_text().splitlines()
+            out[key] = (sum(1 for line in lines if line.strip()), f"{dataset}/{name}")
+        else:
+            out[key] = (None, f"not measured: needs {dataset}/res101.mat labels")
+    return out
+
+
+def _mat(path: Path, keys: list[str]) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        return scipy.io.loadmat(path, variable_names=keys)
+    except Exception as err:  # any parser failure means the same thing to the person
+        raise DatasetError(f"{path}: expected a MATLAB v5 .mat file, found one that does not "
+                           f"parse ({type(err).__name__}); fix: `bench data verify`") from err
+
+
+def stats(root: str | Path = DATA_ROOT, datasets: Iterable[str] = DATASETS) -> pd.DataFrame:
+    """Table 1 as printed beside Table 1 as measured, one line per quantity, differences flagged.
+
+    ``note`` is empty when they agree, names the known misprint when it explains the difference,
+    says ``DIFFERS`` otherwise, or says why nothing was measured.
+    """
+    lines = []
+    for ds in _check(datasets):
+        got = measure(root, ds)
+        for q in QUANTITIES:
+            printed, (value, source) = paper.TABLE1[ds][q], got[q]
+            misprint = paper.TABLE1_MISPRINTS.get((ds, q))
+            if value is None:
+                note = source
+            elif value == printed:
+                note = ""
+            elif misprint and misprint[0] == value:
+                note = f"known misprint: {misprint[1]}"
+            else:
+                note = "DIFFERS"
+            lines.append({"dataset": ds, "quantity": q, "paper": printed,
+                          "measured": "—" if value is None else value,
+                          "from": source if value is not None else "—", "note": note})
+    return pd.DataFrame(lines)

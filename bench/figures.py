@@ -1,0 +1,141 @@
+"""Figures as PNG bytes: training curves and the t-SNE of Figure 4.
+
+Pure functions of arrays; the caller writes the bytes. Reproducible on purpose: the Agg canvas (no
+display, no pyplot state), fixed t-SNE random states, and no ``Software`` entry or timestamp in the
+PNG, so an unchanged figure is byte-identical and does not show up as changed in a pull request.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from sklearn.manifold import TSNE
+from threadpoolctl import threadpool_limits
+
+ROW_COLORS = {"plain": "tab:gray", "sml": "tab:blue", "rml": "tab:orange", "full": "tab:red"}
+TSNE_SEED = 0  # choice: any fixed value; the figure must not change between regenerations
+TSNE_ITER = 500  # choice: enough for <= 1,000 points to settle; sklearn's minimum is 250
+
+
+def png(fig: Figure) -> bytes:
+    """Render through Agg with no metadata that varies (matplotlib writes only 'Software')."""
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    return buf.getvalue()
+
+
+# ===== training curves =====
+
+def training_curves(frame: pd.DataFrame, title: str) -> bytes:
+    """U, S, H (percent) per epoch: one line per row, mean over seeds, band = ± std (ddof 1).
+
+    ``frame`` columns: row, seed, epoch, U, S, H (as built by ``bench.tables.curves``).
+    """
+    fig = Figure(figsize=(12, 3.6))
+    axes = fig.subplots(1, 3, sharex=True)
+    for ax, metric in zip(axes, ("U", "S", "H"), strict=True):
+        for row, part in frame.groupby("row", sort=False):
+            stats = part.groupby("epoch")[metric].agg(["mean", "std", "count"]).sort_index()
+            n = int(part["seed"].nunique())
+            color = ROW_COLORS.get(row)
+            ax.plot(stats.index, stats["mean"], color=color, label=f"{row} (n={n})")
+            spread = stats["std"].where(stats["count"] > 1)
+            if spread.notna().any():
+                ax.fill_between(stats.index, stats["mean"] - spread, stats["mean"] + spread,
+                                color=color, alpha=0.2, linewidth=0)
+        ax.set_title(metric)
+        ax.set_xlabel("generator epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy (%)")
+    axes[-1].legend(fontsize="small")
+    fig.suptitle(title, fontsize="medium")
+    fig.tight_layout()
+    return png(fig)
+
+
+# ===== t-SNE (paper Figure 4) =====
+
+def embed(x: np.ndarray, *, random_state: int = TSNE_SEED, max_iter: int = TSNE_ITER) -> np.ndarray:
+    """2-D t-SNE of the rows of ``x`` with a fixed random state."""
+    x = np.asarray(x, dtype=np.float64)
+    # sklearn renamed n_iter to max_iter in 1.5; the project allows sklearn >= 1.3.
+    iters = "max_iter" if "max_iter" in inspect.signature(TSNE).parameters else "n_iter"
+    tsne = TSNE(n_components=2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca",
+                random_state=random_state, **{iters: max_iter})
+    # One OpenMP thread (choice): the same bytes on every machine, and on a busy 2-core box
+    # OpenMP's spin-waiting made it 10x slower than a single thread.
+    with threadpool_limits(limits=1):
+        return tsne.fit_transform(x)
+
+
+def _colors(labels: np.ndarray) -> tuple[np.ndarray, list]:
+    classes = np.unique(labels)
+    cmap = colormaps["tab10" if len(classes) <= 10 else "tab20"]
+    return classes, [cmap(i % cmap.N) for i in range(len(classes))]
+
+
+def _panel_unseen(ax, real: np.ndarray, real_y: np.ndarray, syn: np.ndarray,
+                  syn_y: np.ndarray, **tsne) -> None:
+    """Real (dots) vs generated (crosses) unseen features; numbers mark each class's centres."""
+    xy = embed(np.concatenate([real, syn]), **tsne)
+    real_xy, syn_xy = xy[: len(real)], xy[len(real):]
+    classes, palette = _colors(np.concatenate([real_y, syn_y]))
+    for k, (c, color) in enumerate(zip(classes, palette, strict=True)):
+        for pts, marker in ((real_xy[real_y == c], "o"), (syn_xy[syn_y == c], "x")):
+            if len(pts):
+                ax.scatter(pts[:, 0], pts[:, 1], s=6, marker=marker, color=color,
+                           linewidths=0.6)
+                cx, cy = pts.mean(axis=0)
+                weight = "bold" if marker == "x" else "normal"
+                ax.text(cx, cy, str(k), fontsize=8, weight=weight, ha="center", va="center")
+    ax.scatter([], [], s=6, marker="o", color="k", label="real x")
+    ax.scatter([], [], s=6, marker="x", color="k", label="generated G(z, a) (bold number)")
+    ax.legend(fontsize="x-small", loc="best")
+
+
+def _panel_all(ax, x: np.ndarray, y: np.ndarray, n_seen: int, **tsne) -> None:
+    """Every seen and unseen feature, one colour per class (seen dots, unseen triangles)."""
+    xy = embed(x, **tsne)
+    classes, palette = _colors(y)
+    for c, color in zip(classes, palette, strict=True):
+        for part, marker in ((slice(0, n_seen), "o"), (slice(n_seen, None), "^")):
+            pts = xy[part][y[part] == c]
+            if len(pts):
+                ax.scatter(pts[:, 0], pts[:, 1], s=5, marker=marker, color=color)
+
+
+def tsne_figure(features: dict[str, np.ndarray], title: str, **tsne) -> bytes:
+    """Figure 4: (a, b) generated vs real unseen before / after E; (c, d) all classes likewise.
+
+    ``features`` holds the keys of ``RunResult.features`` (``real_unseen_raw``, ...); for the
+    plain row "refined" equals "raw".
+    """
+    f = {k: np.asarray(v) for k, v in features.items()}
+    fig = Figure(figsize=(11, 10))
+    axes = fig.subplots(2, 2).ravel()
+    for ax, stage, letter in ((axes[0], "raw", "a"), (axes[1], "refined", "b")):
+        _panel_unseen(ax, f[f"real_unseen_{stage}"], f["real_unseen_y"],
+                      f[f"syn_unseen_{stage}"], f["syn_unseen_y"], **tsne)
+        ax.set_title(f"({letter}) unseen: real vs generated, {_stage(stage)}")
+    for ax, stage, letter in ((axes[2], "raw", "c"), (axes[3], "refined", "d")):
+        x = np.concatenate([f[f"seen_{stage}"], f[f"real_unseen_{stage}"]])
+        y = np.concatenate([f["seen_y"], f["real_unseen_y"]])
+        _panel_all(ax, x, y, len(f[f"seen_{stage}"]), **tsne)
+        ax.set_title(f"({letter}) seen (o) and unseen (^), {_stage(stage)}")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize="medium")
+    fig.tight_layout()
+    return png(fig)
+
+
+def _stage(stage: str) -> str:
+    return "before refinement (x)" if stage == "raw" else "after refinement (E(x))"

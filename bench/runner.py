@@ -1,0 +1,264 @@
+"""Execute one job: a few seeds of one (dataset, row) trained in one batched pass, one record each.
+
+A job claims the lock of each member run, skips members that are finished or held by another
+process, trains the rest with ``vsboost.train.train`` and writes their records. An exception from
+the loader or the trainer becomes a ``failed`` record per member (error line in the record,
+traceback in ``log.txt``), never a lost run and never a cached result: the next sweep retries it.
+Jobs are plain picklable dataclasses so that submitit can ship them to a cluster.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import os
+import platform
+import socket
+import subprocess
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from bench import store
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_ROOT = REPO / "data" / "xlsa17"
+SYNTHETIC_ROOT = REPO / "data" / "synthetic"
+# choice: the embedded benchmark the harness generates on first use (SPEC §10, contract).
+SYNTHETIC_SCALE = 0.1
+SYNTHETIC_SEED = 0
+PCA_DIMS = 50  # contract: features.npz holds the t-SNE sample reduced to 50 dims per space
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker needs to train some seeds of one cell; everything already validated."""
+
+    dataset: str
+    row: str
+    profile: str
+    overrides: tuple[tuple[str, str], ...]
+    seed_indices: tuple[int, ...]
+    data_root: str
+    folder: str  # the sweep folder results/<name>
+    fingerprint: str  # of the data the plan was made with: part of every member's run id
+    synthetic: bool
+    device: str | None = None  # None: CUDA when available
+    features: tuple[int, ...] = ()  # seed indices whose t-SNE sample is saved
+    progress: bool = True  # an epoch progress bar (off in worker processes)
+    threads: int | None = None  # torch intra-op threads; set when jobs share the CPU cores
+
+
+def real_meta() -> Path | None:
+    """Real xlsa17 metadata the synthetic writer may borrow class embeddings from, when present."""
+    path = Path(os.environ.get("VSBOOST_REAL_META", REPO.parent / "shared" / "real-data"))
+    return path if path.is_dir() else None
+
+
+def synthetic_root(data_root: Path | None, datasets) -> Path:
+    """The data root of ``--synthetic``: generate the embedded benchmark there for every dataset
+    whose files are missing, then return it. The one way every command gets synthetic data."""
+    import filelock
+
+    from vsboost import data as vdata
+    from vsboost import synthetic
+
+    root = Path(data_root) if data_root is not None else SYNTHETIC_ROOT
+    root.mkdir(parents=True, exist_ok=True)
+    # Two sweeps starting at once must not write the same files together.
+    with filelock.FileLock(root / ".synthetic.lock"):
+        missing = [ds for ds in datasets
+                   if not all((root / f).is_file() for f in vdata.data_files(ds))]
+        if missing:
+            tqdm.write(f"writing the synthetic benchmark for {', '.join(missing)} into {root}")
+            synthetic.write(root, missing, scale=SYNTHETIC_SCALE, seed=SYNTHETIC_SEED,
+                            real_meta=real_meta())
+    return root
+
+
+def run_job(job: Job) -> dict[int, str]:
+    """Train the job's unfinished members; returns {seed index: status or 'skipped'}."""
+    from vsboost import config as vconfig
+    from vsboost import data as vdata
+    from vsboost import train as vtrain
+
+    if job.threads:
+        import torch
+
+        torch.set_num_threads(job.threads)
+    folder = Path(job.folder)
+    cfg = vconfig.make_config(job.dataset, job.row, job.profile, dict(job.overrides))
+    rids = {i: store.run_id(job.dataset, job.row, i, cfg.hash(), job.fingerprint)
+            for i in job.seed_indices}
+    locks = _claim(folder, rids)
+    outcome = {i: "skipped" for i in rids if i not in locks}
+    if not locks:
+        return outcome
+    members = sorted(locks)
+    started = _now()
+    for i in members:
+        (folder / rids[i]).mkdir(parents=True, exist_ok=True)
+        # A retried run reads as incomplete until it finishes; the old error stays in log.txt.
+        (folder / rids[i] / store.RECORD).unlink(missing_ok=True)
+        store.append_log(folder / rids[i], f"{started} start pid={os.getpid()} "
+                         f"host={socket.gethostname()} job seeds={members}")
+    ckpt = folder / store.CKPT_DIR / (
+        f"{job.dataset}-{job.row}-{cfg.hash()}-{job.fingerprint[:8]}-"
+        f"s{'_'.join(map(str, members))}.pt")
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    seeds = [vconfig.seed_for(job.dataset, i) for i in members]
+    t0 = time.perf_counter()
+    try:
+        # ===== data: the fingerprint must be the one the run ids were made with =====
+        data = vdata.load(job.data_root, job.dataset, normalize_sent=cfg.normalize_sent)
+        if data.fingerprint != job.fingerprint:
+            raise store.BenchError(
+                f"{job.data_root}/{job.dataset}: data changed since the sweep was planned "
+                f"(fingerprint {data.fingerprint} != {job.fingerprint}); rerun the sweep")
+        # ===== training =====
+        with tqdm(total=cfg.gan_epochs, desc=f"{job.dataset} {job.row} s{members}", unit="epoch",
+                  leave=False, disable=None if job.progress else True) as bar:
+            def progress(epoch: int, total: int) -> None:
+                bar.update(epoch - bar.n)
+
+            results = vtrain.train(data, cfg, seeds, device=job.device, checkpoint=ckpt,
+                                   progress=progress, feature_sample=bool(set(members)
+                                                                          & set(job.features)))
+    except Exception as exc:  # noqa: BLE001 - any trainer error becomes a failed record
+        error = one_line(exc)
+        trace = traceback.format_exc()
+        for i in members:
+            run_dir = folder / rids[i]
+            store.append_log(run_dir, trace)
+            record = _record(job, cfg, i, rids[i], "failed", error=error,
+                             wall=time.perf_counter() - t0, started=started, members=members)
+            store.write_record(run_dir, record)
+            outcome[i] = "failed"
+    else:
+        # ===== records: features first, the record last (its presence means finished) =====
+        wall = time.perf_counter() - t0
+        for i, result in zip(members, results, strict=True):
+            run_dir = folder / rids[i]
+            if result.features is not None and i in job.features:
+                _save_features(run_dir / store.FEATURES, result.features)
+            record = _record(job, cfg, i, rids[i], result.status, result=result,
+                             synthetic=data.synthetic, wall=wall, started=started,
+                             members=members, data_files=data.files)
+            store.write_record(run_dir, record)
+            store.append_log(run_dir, f"{_now()} {result.status}")
+            outcome[i] = result.status
+        ckpt.unlink(missing_ok=True)
+    finally:
+        for lock in locks.values():
+            lock.release()
+    store.write_runs_csv(folder)
+    return outcome
+
+
+def _claim(folder: Path, rids: dict[int, str]) -> dict:
+    """Lock every member no other process holds and that is not finished: {seed index: lock}."""
+    locks = {}
+    for i, rid in rids.items():
+        lock = store.try_claim(folder, rid)
+        if lock is None:
+            continue
+        # Checked again under the lock: another sweep may have finished it since we planned.
+        if store.status_of(folder / rid) in store.FINISHED:
+            lock.release()
+        else:
+            locks[i] = lock
+    return locks
+
+
+def _record(job: Job, cfg, seed_index: int, rid: str, status: str, *, result=None,
+            error: str | None = None, synthetic: bool | None = None, wall: float,
+            started: str, members: list[int], data_files: dict | None = None) -> dict:
+    from vsboost.config import seed_for
+
+    provenance = {**_environment(job.device), "wall_s": result.wall_s if result else wall,
+                  "job_wall_s": wall, "job_seed_indices": members, "started": started,
+                  "finished": _now(), "data_root": str(job.data_root), "data_files": data_files}
+    return {
+        "schema": store.SCHEMA,
+        "run_id": rid,
+        "key": {"dataset": job.dataset, "row": job.row, "seed_index": seed_index,
+                "seed": seed_for(job.dataset, seed_index), "config_hash": cfg.hash(),
+                "data_fingerprint": job.fingerprint},
+        "status": status,
+        "synthetic": job.synthetic if synthetic is None else synthetic,
+        "profile": cfg.profile,
+        "config": cfg.to_dict(),
+        "metrics": result.metrics if result else None,
+        "history": result.history if result else [],
+        "sampler": result.sampler if result else {},
+        "error": error,
+        "diverged_epoch": result.diverged_epoch if result else None,
+        "provenance": provenance,
+    }
+
+
+def _save_features(path: Path, features: dict[str, np.ndarray]) -> None:
+    """PCA to 50 dims per space, fitted on all the space's points together so that real and
+    synthetic features land in one shared projection (what Figure 4 compares)."""
+    from sklearn.decomposition import PCA
+
+    out: dict[str, np.ndarray] = {}
+    for space in ("raw", "refined"):
+        keys = sorted(k for k in features if k.endswith(f"_{space}"))
+        stacked = np.concatenate([np.asarray(features[k], dtype=np.float64) for k in keys])
+        dims = min(PCA_DIMS, *stacked.shape)
+        reduced = PCA(n_components=dims, random_state=0).fit_transform(stacked).astype(np.float32)
+        bounds = np.cumsum([len(features[k]) for k in keys])[:-1]
+        out.update(zip(keys, np.split(reduced, bounds), strict=True))
+    for key in features:
+        if key.endswith("_y"):
+            out[key] = np.asarray(features[key], dtype=np.int64)
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez_compressed(tmp, **out)
+    os.replace(tmp, path)
+
+
+@functools.cache
+def _git() -> tuple[str | None, bool | None]:
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
+                                  text=True, timeout=10, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return commit, (bool(dirty) if commit and dirty is not None else None)
+
+
+def _environment(device: str | None) -> dict:
+    import torch
+
+    from vsboost.train import resolve_device
+
+    dev = resolve_device(device)
+    commit, dirty = _git()
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.machine()
+    return {
+        "git_commit": commit, "git_dirty": dirty,
+        "python": platform.python_version(), "torch": torch.__version__,
+        "cuda": torch.version.cuda if dev.type == "cuda" else None,
+        "device": dev.type,
+        "device_name": name,
+        "host": socket.gethostname(),
+    }
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,208 @@
+"""The grid datasets x rows x seed indices: plan it, say what is done, run what is not.
+
+Planning validates everything (every cell's config, the data, the results folder) before anything is
+written, so a bad option never leaves a half-made results folder. Pending seeds of one
+(dataset, row) are grouped into jobs of up to ``seeds_per_job`` members, which the trainer trains in
+one batched pass. Launchers: ``local`` (in this process, or ``jobs`` worker processes) and
+``submitit`` (one cluster job per job; its ``local`` cluster runs them as local processes).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bench import runner, store
+
+PENDING = ("not launched", "incomplete", "failed")
+FEATURES = ("auto", "all", "none")
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    row: str
+    seed_index: int
+    run_id: str
+    status: str  # a store status, or "running" (incomplete and locked by another process)
+
+
+@dataclass
+class Plan:
+    folder: Path
+    cells: list[Cell]
+    jobs: list[runner.Job]
+
+
+def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequence[int], *,
+              results: Path, name: str | None = None, profile: str = "paper",
+              overrides: Sequence[tuple[str, str]] = (), data_root: Path | None = None,
+              synthetic: bool = False, seeds_per_job: int = 5, device: str | None = None,
+              features: str = "auto") -> Plan:
+    """Validate the whole grid and read each run's state; writes nothing to ``results``.
+
+    The runs go to ``results/<name>``; without a name, ``<profile>-synthetic`` or
+    ``<profile>-real`` after the data actually read, so the two kinds never share a folder."""
+    from vsboost import config as vconfig
+    from vsboost import data as vdata
+
+    for option, values in (("--datasets", datasets), ("--rows", rows), ("--seeds", seed_indices)):
+        if not values:
+            raise store.BenchError(f"{option}: expected at least one, found none")
+    if min(seed_indices) < 0:
+        raise store.BenchError(f"seed index {min(seed_indices)}: expected >= 0")
+    if seeds_per_job < 1:
+        raise store.BenchError(f"--seeds-per-job {seeds_per_job}: expected >= 1")
+    if features not in FEATURES:
+        raise store.BenchError(f"--features {features!r}: expected one of {', '.join(FEATURES)}")
+    # ===== every config first: a typo in --set fails before any data is read =====
+    overrides = tuple(overrides)
+    configs = {(ds, row): vconfig.make_config(ds, row, profile, dict(overrides))
+               for ds in datasets for row in rows}
+    if name is not None:
+        store.sweep_folder(results, name)
+    # ===== data: loaded once per dataset, for its fingerprint (part of every run id) =====
+    if synthetic:
+        root = runner.synthetic_root(data_root, datasets)
+    else:
+        root = Path(data_root) if data_root is not None else runner.DEFAULT_DATA_ROOT
+    fingerprints, is_synthetic = {}, {}
+    for ds in tqdm(datasets, desc="reading data", unit="dataset", leave=False,
+                   disable=None):
+        data = vdata.load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent)
+        fingerprints[ds], is_synthetic[ds] = data.fingerprint, data.synthetic
+        del data
+    if name is None:
+        name = f"{profile}-{'synthetic' if any(is_synthetic.values()) else 'real'}"
+    folder = store.sweep_folder(results, name)
+    store.check_writable(folder)
+    # ===== each run's state, and jobs for the pending ones =====
+    cells = []
+    for (ds, row), cfg in configs.items():
+        for i in seed_indices:
+            rid = store.run_id(ds, row, i, cfg.hash(), fingerprints[ds])
+            cells.append(Cell(ds, row, i, rid, _status(folder, rid)))
+    jobs = []
+    for ds, row in configs:
+        pending = [c.seed_index for c in cells
+                   if (c.dataset, c.row) == (ds, row) and c.status in PENDING]
+        keep = {"auto": (0,) if row == "full" else (), "all": tuple(pending), "none": ()}[features]
+        for start in range(0, len(pending), seeds_per_job):
+            jobs.append(runner.Job(
+                dataset=ds, row=row, profile=profile, overrides=overrides,
+                seed_indices=tuple(pending[start:start + seeds_per_job]), data_root=str(root),
+                folder=str(folder), fingerprint=fingerprints[ds], synthetic=is_synthetic[ds],
+                device=device, features=keep))
+    return Plan(folder, cells, jobs)
+
+
+def refresh(plan: Plan) -> list[Cell]:
+    """The plan's cells with their current status."""
+    return [replace(c, status=_status(plan.folder, c.run_id)) for c in plan.cells]
+
+
+def _status(folder: Path, rid: str) -> str:
+    status = store.status_of(folder / rid)
+    # "not launched" too: a process that has just claimed the run may not have made its folder.
+    if status in ("incomplete", "not launched"):
+        if store.is_running(folder, rid):
+            return "running"
+        # Read again: the run may have finished between the two looks (its record is written
+        # before its lock is released, so this second read is up to date).
+        return store.status_of(folder / rid)
+    return status
+
+
+def summary(cells: Sequence[Cell]) -> str:
+    """``12 runs: 4 done (1 diverged) / 1 failed / 2 incomplete / 5 not launched -> 8 to run``."""
+    n = Counter(c.status for c in cells)
+    finished = n["done"] + n["diverged"]
+    to_run = sum(n[s] for s in PENDING)
+    text = (f"{len(cells)} runs: {finished} done"
+            + (f" ({n['diverged']} diverged)" if n["diverged"] else "")
+            + f" / {n['failed']} failed / {n['incomplete']} incomplete"
+            + f" / {n['not launched']} not launched -> {to_run} to run")
+    if n["running"]:
+        text += f" ({n['running']} running in another process)"
+    return text
+
+
+def execute(plan: Plan, *, launcher: str = "local", jobs: int = 1, cluster: str | None = None,
+            submitit_options: dict | None = None) -> list[Cell]:
+    """Run every job of the plan; returns the cells' statuses afterwards. A job that crashes its
+    worker is reported and the others go on (its runs stay incomplete and are retried next time)."""
+    if launcher == "local" and any(j.device == "cuda" for j in plan.jobs):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise store.BenchError("--device cuda: expected a CUDA device, found none; "
+                                   "use --device auto or --device cpu")
+    if plan.jobs:
+        plan.folder.mkdir(parents=True, exist_ok=True)
+        if launcher == "submitit":
+            _run_submitit(plan, cluster, submitit_options or {})
+        elif jobs > 1:
+            _run_pool(plan, jobs)
+        else:
+            _run_here(plan)
+    if plan.folder.is_dir():
+        store.write_runs_csv(plan.folder)
+    return refresh(plan)
+
+
+def _describe(job: runner.Job) -> str:
+    return f"{job.dataset} {job.row} s{','.join(map(str, job.seed_indices))}"
+
+
+def _report(job: runner.Job, outcome: dict[int, str]) -> None:
+    states = ", ".join(f"s{i} {outcome[i]}" for i in sorted(outcome))
+    tqdm.write(f"{_describe(job)}: {states}")
+
+
+def _run_here(plan: Plan) -> None:
+    for job in tqdm(plan.jobs, desc="jobs", unit="job"):
+        # A line per start: logs that are not terminals get no epoch bar.
+        tqdm.write(f"{_describe(job)}: training")
+        _report(job, runner.run_job(job))
+
+
+def _run_pool(plan: Plan, workers: int) -> None:
+    # Workers share the cores; without this each would start one torch thread per core.
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    jobs = [replace(j, progress=False, threads=threads) for j in plan.jobs]
+    # spawn, not fork: forking a process that has initialised torch's thread pools can deadlock.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = {pool.submit(runner.run_job, job): job for job in jobs}
+        done = concurrent.futures.as_completed(futures)
+        for future in tqdm(done, total=len(futures), desc="jobs", unit="job"):
+            _collect(futures[future], future.result)
+
+
+def _run_submitit(plan: Plan, cluster: str | None, options: dict) -> None:
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=plan.folder / "_submitit", cluster=cluster)
+    executor.update_parameters(name=f"bench-{plan.folder.name}", **options)
+    jobs = [replace(j, progress=False) for j in plan.jobs]
+    submitted = executor.map_array(runner.run_job, jobs)
+    tqdm.write(f"submitted {len(submitted)} jobs to {executor.cluster}; logs in "
+               f"{plan.folder / '_submitit'}")
+    for job, handle in tqdm(list(zip(jobs, submitted, strict=True)), desc="jobs", unit="job"):
+        _collect(job, handle.result)
+
+
+def _collect(job: runner.Job, result) -> None:
+    try:
+        outcome = result()
+    except Exception as exc:  # noqa: BLE001 - one broken job must not stop the others
+        tqdm.write(f"{_describe(job)}: job crashed, runs stay incomplete: {runner.one_line(exc)}")
+        return
+    _report(job, outcome)

@@ -1,0 +1,99 @@
+"""Figures: reproducible PNG bytes (no metadata that varies), t-SNE material picked from runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import figures, tables
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FAST = {"max_iter": 250}  # sklearn's minimum: enough to test the plumbing, not a pretty figure
+
+
+def features(n_per_class=20, classes=3, dims=10, seed=0):
+    """t-SNE material shaped like RunResult.features: ~200 points over the four panels."""
+    rng = np.random.default_rng(seed)
+
+    def blob(offset, labels_from):
+        y = np.repeat(np.arange(labels_from, labels_from + classes), n_per_class)
+        x = rng.normal(size=(len(y), dims)) + 6.0 * (y[:, None] % dims == np.arange(dims))
+        return (x + offset).astype(np.float32), y
+
+    ru, ruy = blob(0.0, 10)
+    su, suy = blob(0.5, 10)
+    se, sey = blob(0.0, 0)
+    return {"real_unseen_raw": ru, "real_unseen_refined": 2 * ru, "real_unseen_y": ruy,
+            "syn_unseen_raw": su, "syn_unseen_refined": 2 * su, "syn_unseen_y": suy,
+            "seen_raw": se, "seen_refined": 2 * se, "seen_y": sey}
+
+
+def curve_frame():
+    lines = [{"row": row, "seed": s, "epoch": e, "U": 10.0 * e + s, "S": 50.0, "H": 20.0 + e}
+             for row in ("plain", "full") for s in range(2) for e in range(4)]
+    return pd.DataFrame(lines)
+
+
+def test_training_curves_are_byte_identical_png_without_software_or_time():
+    a = figures.training_curves(curve_frame(), "CUB")
+    assert a.startswith(PNG_SIGNATURE)
+    assert a == figures.training_curves(curve_frame(), "CUB")
+    for word in (b"Software", b"matplotlib", b"tIME", b"Creation"):
+        assert word not in a
+
+
+def test_training_curves_handle_a_single_seed_without_spread():
+    frame = curve_frame()
+    assert figures.training_curves(frame[frame["seed"] == 0], "one seed").startswith(
+        PNG_SIGNATURE)
+
+
+def test_tsne_figure_is_reproducible():
+    a = figures.tsne_figure(features(), "AWA2", **FAST)
+    assert a.startswith(PNG_SIGNATURE) and b"Software" not in a
+    assert a == figures.tsne_figure(features(), "AWA2", **FAST)
+
+
+def test_tsne_embedding_keeps_separated_classes_apart():
+    f = features(classes=2, n_per_class=30)
+    xy = figures.embed(f["seen_raw"], max_iter=300)  # past the 250 early-exaggeration steps
+    y = f["seen_y"]
+    centres = np.stack([xy[y == c].mean(axis=0) for c in (0, 1)])
+    spread = max(np.linalg.norm(xy[y == c] - centres[i], axis=1).mean()
+                 for i, c in enumerate((0, 1)))
+    assert np.linalg.norm(centres[0] - centres[1]) > spread
+
+
+def _run(folder, row, seed_index, with_features):
+    rid = f"AWA2-{row}-s{seed_index}-aaaaaaaaaaaa-ffffffff"
+    (folder / rid).mkdir(parents=True)
+    rec = {"schema": 1, "run_id": rid, "status": "done", "synthetic": True, "profile": "smoke",
+           "key": {"dataset": "AWA2", "row": row, "seed_index": seed_index, "seed": 1,
+                   "config_hash": "aaaaaaaaaaaa", "data_fingerprint": "f" * 16},
+           "metrics": {}, "config": {}, "history": []}
+    (folder / rid / "record.json").write_text(json.dumps(rec))
+    if with_features:
+        np.savez(folder / rid / "features.npz", **features())
+    return rid
+
+
+def test_tsne_uses_the_full_row_run_with_features_at_the_lowest_seed(tmp_path):
+    results = tmp_path / "demo"
+    _run(results, "plain", 0, True)
+    _run(results, "full", 0, False)
+    chosen = _run(results, "full", 1, True)
+    _run(results, "full", 2, True)
+    records = [r for r in tables.load_records(results)
+               if (results / r["run_id"] / "features.npz").is_file()]
+    assert [r["run_id"] for r in tables.tsne_runs(records)] == [chosen]
+    paths = tables.write_tsne(results, tmp_path / "out", **FAST)
+    assert [p.name for p in paths] == ["tsne_AWA2.png"]
+
+
+def test_tsne_without_features_says_how_to_get_them(tmp_path):
+    _run(tmp_path / "demo", "full", 0, False)
+    with pytest.raises(tables.ReportError, match="features.npz"):
+        tables.write_tsne(tmp_path / "demo", tmp_path / "out")

@@ -1,0 +1,216 @@
+"""Tables 2-4 from run records: cells, honesty rules, golden markdown, files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench import tables
+from bench.cli import cli
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RECORDS = FIXTURES / "records"  # hand-made real-looking records (see their values there)
+GOLDEN = FIXTURES / "golden"
+
+
+def record(dataset="CUB", row="full", seed_index=0, *, H=0.6, last_H=None, status="done",
+           config_hash="aaaaaaaaaaaa", fingerprint="f" * 16, synthetic=False, profile="paper",
+           history=None):
+    """A minimal record of the contract's format; U = S = H so every metric is easy to read."""
+    last_H = H if last_H is None else last_H
+    metrics = None
+    if status == "done":
+        metrics = {"paper": {"U": H, "S": H, "H": H, "epoch": 1, "cls_epoch": 1},
+                   "last": {"U": last_H, "S": last_H, "H": last_H, "epoch": 2, "cls_epoch": 2},
+                   "czsl": {"paper": {"acc": H, "epoch": 1, "cls_epoch": 1},
+                            "last": {"acc": last_H, "epoch": 2, "cls_epoch": 2}}}
+    return {
+        "schema": 1,
+        "run_id": f"{dataset}-{row}-s{seed_index}-{config_hash}-{fingerprint[:8]}",
+        "key": {"dataset": dataset, "row": row, "seed_index": seed_index, "seed": seed_index,
+                "config_hash": config_hash, "data_fingerprint": fingerprint},
+        "status": status, "synthetic": synthetic, "profile": profile,
+        "config": {"dataset": dataset, "row": row, "profile": profile, "gan_epochs": 6},
+        "metrics": metrics, "history": history or [],
+        "sampler": {}, "error": "boom" if status == "failed" else None,
+        "diverged_epoch": 3 if status == "diverged" else None,
+        "provenance": {"git_commit": "abc", "python": "3.11", "torch": "2", "cuda": None,
+                       "device": "cpu", "wall_s": 1.0, "finished": "t"},
+    }
+
+
+def write(folder: Path, records: list[dict]) -> Path:
+    for r in records:
+        (folder / r["run_id"]).mkdir(parents=True, exist_ok=True)
+        (folder / r["run_id"] / "record.json").write_text(json.dumps(r))
+    return folder
+
+
+def cells(frame) -> list[str]:
+    return [str(v) for v in frame.to_numpy().ravel()]
+
+
+# ===== cells =====
+
+def test_cell_is_mean_pm_sample_std_in_percent_with_n():
+    recs = [record(seed_index=0, H=0.50), record(seed_index=1, H=0.60)]
+    c = tables.cell(recs, "CUB", "full", "H", "paper", expected=2)
+    # values 50 and 60: sample std (ddof 1) = 7.07, population std would be 5.0
+    assert c.text() == "55.0 ± 7.1 (2)"
+
+
+def test_single_seed_cell_has_no_spread():
+    c = tables.cell([record(H=0.6854)], "CUB", "full", "H", "paper", expected=1)
+    assert c.text() == "68.5 (1)"
+
+
+def test_cell_missing_seeds_says_how_many_are_done_instead_of_a_mean():
+    recs = [record(seed_index=0), record(seed_index=1)]
+    assert tables.cell(recs, "CUB", "full", "H", "paper", expected=5).text() == \
+        "— 2/5 seeds done"
+
+
+def test_cell_reports_failed_and_diverged_runs():
+    failed = [record(seed_index=i, status="failed") for i in range(2)]
+    assert tables.cell(failed, "CUB", "full", "H", "paper", 2).text() == "failed (2)"
+    mixed = [record(seed_index=0), record(seed_index=1, status="diverged")]
+    assert tables.cell(mixed, "CUB", "full", "H", "paper", 2).text() == \
+        "60.0 (1) · diverged (1)"
+    pending = [record(seed_index=0), record(seed_index=1, status="failed")]
+    assert tables.cell(pending, "CUB", "full", "H", "paper", 3).text() == \
+        "— 1/3 seeds done, failed (1)"
+
+
+def test_runs_with_another_config_hash_or_data_are_left_out_and_named():
+    recs = [record(seed_index=i, H=0.6) for i in range(3)]
+    recs.append(record(seed_index=0, H=0.1, config_hash="bbbbbbbbbbbb"))
+    recs.append(record(seed_index=1, H=0.1, fingerprint="e" * 16))
+    c = tables.cell(recs, "CUB", "full", "H", "paper", expected=3)
+    assert c.values == [60.0, 60.0, 60.0]
+    notes = " ".join(c.left_out)
+    assert "config hash bbbbbbbbbbbb ≠ aaaaaaaaaaaa" in notes
+    assert "data fingerprint eeeeeeee ≠ ffffffff" in notes
+
+
+def test_protocols_are_separate_tables_never_one_cell():
+    recs = [record(H=0.60, last_H=0.40)]
+    assert tables.table2(recs, "paper").loc[0, "H"] == "60.0 (1)"
+    assert tables.table2(recs, "last").loc[0, "H"] == "40.0 (1)"
+    text = tables.render(2, recs, "x")
+    assert text.count("## `paper` protocol") == 1 and text.count("## `last` protocol") == 1
+
+
+def test_table2_puts_paper_number_and_delta_beside_each_cell():
+    frame = tables.table2([record(dataset="APY", H=0.591)], "paper")
+    assert frame.loc[0, ["H", "H paper", "H Δ"]].tolist() == ["59.1 (1)", "58.1", "+1.0"]
+
+
+def test_table4_lists_every_ablation_row_even_without_runs():
+    frame = tables.table4([record(row="full")], "paper")
+    assert frame["row"].tolist() == ["plain", "sml", "rml", "full"]
+    assert frame.loc[0, "H"] == "— 0/1 seeds done"
+
+
+def test_no_table_cell_is_blank_or_nan():
+    recs = tables.load_records(RECORDS)
+    for build in (tables.table2, tables.table3, tables.table4):
+        for protocol in tables.PROTOCOLS:
+            for text in cells(build(recs, protocol)):
+                assert text.strip() and "nan" not in text.lower()
+
+
+# ===== honesty guards =====
+
+def test_mixing_real_and_synthetic_records_is_refused():
+    with pytest.raises(tables.ReportError, match="mix 1 synthetic and 1 real"):
+        tables.render(2, [record(seed_index=0), record(seed_index=1, synthetic=True)], "x")
+
+
+def test_synthetic_report_says_synthetic_and_has_no_paper_columns():
+    recs = [record(synthetic=True)]
+    text = tables.render(2, recs, "demo")
+    assert text.splitlines()[0].endswith("SYNTHETIC data")
+    assert "real data" not in text.splitlines()[0]
+    assert list(tables.table2(recs, "paper").columns) == ["dataset", "U", "S", "H"]
+    assert list(tables.table3(recs, "paper").columns) == ["dataset", "CZSL top-1"]
+
+
+def test_done_record_with_non_finite_metric_is_refused_not_printed():
+    bad = record(H=float("nan"))
+    with pytest.raises(tables.ReportError, match="expected a finite fraction"):
+        tables.table2([bad], "paper")
+
+
+# ===== golden markdown on checked-in hand-made records =====
+
+@pytest.mark.parametrize("table", [2, 3, 4])
+def test_markdown_matches_golden_file(table):
+    """Regenerate after a deliberate format change: VSBOOST_UPDATE_GOLDEN=1 pytest ..."""
+    text = tables.render(table, tables.load_records(RECORDS), "records")
+    golden = GOLDEN / f"table{table}.md"
+    if os.environ.get("VSBOOST_UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text)
+    assert text == golden.read_text()
+
+
+# ===== files =====
+
+def test_load_records_reads_every_run_folder_and_skips_unfinished_ones(tmp_path):
+    write(tmp_path, [record(seed_index=0), record(seed_index=1)])
+    (tmp_path / "CUB-full-s2-running").mkdir()  # a run in progress has no record yet
+    assert [r["key"]["seed_index"] for r in tables.load_records(tmp_path)] == [0, 1]
+
+
+def test_unreadable_record_is_an_error_naming_the_file(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "record.json").write_text("{not json")
+    with pytest.raises(tables.ReportError, match=r"run/record.json: expected a JSON run record"):
+        tables.load_records(tmp_path)
+
+
+def test_write_reports_writes_tables_and_curves_atomically_and_reproducibly(tmp_path):
+    history = [{"epoch": e, "U": 0.1 * e, "S": 0.2, "H": 0.15} for e in range(3)]
+    results = write(tmp_path / "results" / "demo",
+                    [record(seed_index=i, row=row, H=0.5 + 0.01 * i, history=history)
+                     for i in range(2) for row in ("plain", "full")])
+    out = tmp_path / "reports"
+    paths = tables.write_reports(results, out)
+    assert sorted(p.name for p in paths) == ["curves_CUB.png", "table2.md", "table3.md",
+                                             "table4.md"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)  # no temp files
+    first = {p.name: p.read_bytes() for p in paths}
+    tables.write_reports(results, out)
+    assert {p.name: p.read_bytes() for p in paths} == first
+
+
+def test_write_reports_on_an_empty_folder_says_what_to_do(tmp_path):
+    with pytest.raises(tables.ReportError, match="run `bench sweep` first"):
+        tables.write_reports(tmp_path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+# ===== command line =====
+
+def test_bench_report_regenerates_from_records_alone(tmp_path):
+    write(tmp_path / "results" / "demo", [record(seed_index=i, synthetic=True) for i in range(2)])
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(cli, ["report", "--results", str(tmp_path / "results"),
+                                      "--name", "demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "SYNTHETIC" in (out / "table2.md").read_text().splitlines()[0]
+
+
+def test_bench_report_refuses_mixed_records_in_one_line_and_writes_nothing(tmp_path):
+    write(tmp_path / "results" / "mix", [record(seed_index=0), record(seed_index=1,
+                                                                      synthetic=True)])
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(cli, ["report", "--results", str(tmp_path / "results"),
+                                      "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and result.output.startswith("error: records mix")
+    assert not out.exists()
