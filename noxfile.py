@@ -43,7 +43,8 @@ def demo(session: nox.Session) -> None:
     """
     install(session)
     session.run("bench", "sweep", "--synthetic", "--profile", "smoke", "--datasets", DATASETS,
-                "--rows", ROWS, "--seeds", "2", "--seeds-per-job", "2", "--name", "demo",
+                "--rows", ROWS, "--seeds", "2", "--seeds-per-job", "2", "--jobs", "2",
+                "--name", "demo",
                 *session.posargs)
     session.run("bench", "report", "--name", "demo", "--out", "reports/demo")
     session.run("bench", "tsne", "--name", "demo", "--out", "reports/demo")

@@ -27,6 +27,7 @@ LAZY = {
     "report": "bench.commands:report",
     "tsne": "bench.commands:tsne",
     "check": "bench.commands:check",
+    "perf": "bench.perf:perf",
 }
 SECTIONS = {
     "Training": ("run", "sweep"),

@@ -6,8 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from vsboost import synthetic
+
+# One intra-op thread: the tests' tensors are small, and the fault tests run sweeps in parallel
+# processes; two OpenMP teams spinning on two cores run ~10x slower than one thread each.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 

