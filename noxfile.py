@@ -46,8 +46,7 @@ def demo(session: nox.Session) -> None:
                 "--rows", ROWS, "--seeds", "2", "--seeds-per-job", "2", "--jobs", "2",
                 "--name", "demo",
                 *session.posargs)
-    session.run("bench", "report", "--name", "demo", "--out", "reports/demo")
-    session.run("bench", "tsne", "--name", "demo", "--out", "reports/demo")
+    session.run("bench", "report", "--name", "demo", "--out", "reports/demo")  # tables + figures
 
 
 @nox.session
@@ -62,8 +61,7 @@ def reproduce(session: nox.Session) -> None:
     session.run("bench", "data", "verify")
     session.run("bench", "sweep", "--profile", "paper", "--datasets", DATASETS, "--rows", ROWS,
                 "--seeds", "5", "--name", "paper", *session.posargs)
-    session.run("bench", "report", "--name", "paper", "--out", "reports/paper")
-    session.run("bench", "tsne", "--name", "paper", "--out", "reports/paper")
+    session.run("bench", "report", "--name", "paper", "--out", "reports/paper")  # tables + figures
     session.run("bench", "check", "--name", "paper")
 
 
