@@ -33,3 +33,11 @@ def real_meta() -> Path:
     if not path.is_dir():
         pytest.skip(f"real metadata not found at {path}; set VSBOOST_REAL_META to use it")
     return path
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    """A tiny APY-shaped synthetic root (scale 0.05) for harness tests that train many runs."""
+    root = tmp_path_factory.mktemp("data")
+    synthetic.write(root, ["APY"], scale=0.05, seed=0, real_meta=None)
+    return root

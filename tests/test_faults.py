@@ -16,19 +16,11 @@ from click.testing import CliRunner
 
 from bench import store, sweep
 from bench.cli import cli
-from vsboost import synthetic
 from vsboost import train as vtrain
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = (("gan_epochs", "2"), ("steps_per_epoch", "2"), ("hidden", "32"), ("enc_dim", "32"),
         ("syn_num", "10"), ("cls_epochs", "1"), ("n_way", "2"), ("k_shot", "8"))
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    synthetic.write(root, ["APY"], scale=0.05, seed=0, real_meta=None)
-    return root
 
 
 def plan(results, data_root, rows, overrides=TINY, seeds=(0,)):

@@ -3,22 +3,13 @@
 import csv
 
 import numpy as np
-import pytest
 
 from bench import runner, store, sweep
-from vsboost import synthetic
 from vsboost.config import make_config
 
 # Smallest settings that still run every part of the trainer (choice: test speed).
 TINY = (("gan_epochs", "2"), ("steps_per_epoch", "2"), ("hidden", "32"), ("enc_dim", "32"),
         ("syn_num", "10"), ("cls_epochs", "1"), ("n_way", "2"), ("k_shot", "8"))
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    synthetic.write(root, ["APY"], scale=0.05, seed=0, real_meta=None)
-    return root
 
 
 def plan(results, data_root, rows=("plain", "full"), seeds=(0, 1), **kw):
