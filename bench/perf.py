@@ -331,7 +331,6 @@ def project(ds: dict) -> dict:
         "iter_gflops": ds["iter_flops"] / ds["iter_s"] / 1e9,
         "iter_of_peak": ds["iter_flops"] / ds["iter_s"] / 1e9 / ds["peak_gflops"],
         "step_mm_of_peak": ds["step_mm_gflops"] / ds["peak_gflops"],
-        "eval_gflops": ds["eval_flops"] / ds["eval_s"] / 1e9,
         "epoch_s": epoch_s,
         "eval_of_epoch": ds["eval_s"] / epoch_s,
         # What the evaluation would cost at the step's own efficiency: the floor of eval_of_epoch.
