@@ -395,7 +395,9 @@ def targets(run: dict) -> dict[str, tuple[str, bool | None]]:
         check("3. seeds stacked vs separate runs",
               f"{ratio:.2f}x ({run['stacking']['members']} seeds)", ratio, upper=False)
     if run.get("grid_s") is not None:
-        check("4. reproduce grid on one GPU", fmt_time(run["grid_s"]), run["grid_s"], upper=True)
+        where = "" if kind == "cuda" else " on this CPU"
+        check("4. reproduce grid on one GPU", fmt_time(run["grid_s"]) + where, run["grid_s"],
+              upper=True)
     if run.get("demo"):
         peak = run["demo"]["mem_peak"]
         check("5. demo peak memory", _gib(peak), peak, upper=True)
