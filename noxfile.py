@@ -1,18 +1,35 @@
-"""nox sessions: `nox -s tests` (the README's test command), `lint`, `demo`, `reproduce`, `perf`.
+"""nox sessions: `nox -s tests` (the README's test command), `lint`, `demo`, `regress`, `noise`,
+`sensitivity`, `reproduce`, `perf`.
 
 Every session installs torch first, pinned to the build these CPU machines and CI use, then the
 package. GPU users: install the torch build that matches your CUDA driver yourself and run `bench`
 directly (e.g. `bench table4 --seeds 5`); these sessions would replace it with the CPU wheel.
 """
 
+import shutil
+import sys
+from pathlib import Path
+
 import nox
+
+# The dataset and row names come from vsboost/config.py, which imports no third-party library:
+# readable here before the package is installed in any session.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vsboost.config import DATASETS as _DATASETS  # noqa: E402
+from vsboost.config import ROWS as _ROWS  # noqa: E402
 
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint"]
 
 TORCH = "torch==2.13.0"  # choice: the version the suite is tested with (CPU wheel here)
-DATASETS = "APY,AWA2,CUB,FLO,SUN"
-ROWS = "plain,sml,rml,full"
+DATASETS = ",".join(_DATASETS)
+ROWS = ",".join(_ROWS)
+# The regression subset (docs/regression.md): APY, the cheapest dataset per run, every row so that
+# a fault in any branch or row flag shows, at the demo's smoke profile. `regress` trains seeds 0-1
+# and compares them with the same seeds of the committed baseline, whose 6 seeds (`noise`)
+# measure each cell's seed spread and so its tolerance.
+REGRESS = ["--synthetic", "--profile", "smoke", "--datasets", "APY", "--rows", ROWS]
+BASELINE = "results/regress-baseline"
 
 
 def install(session: nox.Session) -> None:
@@ -47,6 +64,43 @@ def demo(session: nox.Session) -> None:
                 "--name", "demo",
                 *session.posargs)
     session.run("bench", "report", "--name", "demo", "--out", "reports/demo")  # tables + figures
+
+
+@nox.session
+def regress(session: nox.Session) -> None:
+    """Train the regression subset from scratch and compare it with results/regress-baseline:
+    exit 1 when a cell moved beyond its tolerance (either way). Reports in reports/regress/."""
+    install(session)
+    fresh = Path(session.create_tmp()) / "results"
+    shutil.rmtree(fresh, ignore_errors=True)  # from scratch: earlier runs would count as done
+    session.run("bench", "sweep", *REGRESS, "--seeds", "2", "--seeds-per-job", "2", "--jobs", "2",
+                "--results", str(fresh), "--name", "regress")
+    session.run("bench", "report", "--results", str(fresh), "--name", "regress",
+                "--out", "reports/regress")
+    # The verdict is also kept beside the tables, for the pull request's artifact.
+    session.run("bash", "-o", "pipefail", "-c",
+                f"bench check --results {fresh} --name regress --baseline {BASELINE} "
+                "--two-sided | tee reports/regress/check.md", external=True)
+
+
+@nox.session
+def noise(session: nox.Session) -> None:
+    """Regenerate the regression baseline: the subset with 6 seeds into results/regress-baseline
+    (each cell's seed spread sets its tolerance), its report into reports/regress-baseline/."""
+    install(session)
+    shutil.rmtree(BASELINE, ignore_errors=True)  # same run ids: old records would count as done
+    session.run("bench", "sweep", *REGRESS, "--seeds", "6", "--seeds-per-job", "3", "--jobs", "2",
+                "--name", "regress-baseline")
+    session.run("bench", "report", "--name", "regress-baseline",
+                "--out", "reports/regress-baseline")
+
+
+@nox.session
+def sensitivity(session: nox.Session) -> None:
+    """Plant each one-line fault in a temporary copy and run the regression check on it:
+    reports/regress/sensitivity.md."""
+    install(session)
+    session.run("python", "benchmarks/sensitivity.py", *session.posargs)
 
 
 @nox.session

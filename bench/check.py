@@ -1,12 +1,16 @@
 """``bench check``: reproduced means against the paper's Tables 2-4, or against earlier records.
 
-Paper mode compares real-data runs under the ``paper`` protocol (the one the paper's numbers come
-from) and refuses synthetic runs. Baseline mode compares runs with earlier runs of the same kind
-(synthetic with synthetic, same profile), cell by cell under both protocols, so a change that
-lowers H shows up in review even where the real data cannot be had.
+Paper mode compares runs on the paper's data with the paper's settings under the ``paper``
+protocol (the one the paper's numbers come from), and refuses anything else: synthetic or custom
+data, files that do not match the data lock, another profile, changed settings (unless allowed,
+and then each change is printed beside its verdict). Baseline mode compares runs with earlier
+runs made on the same data with the same settings (same kind, profile, config hash and data
+fingerprint per cell), cell by cell under both protocols, so a change that lowers H shows up in
+review even where the real data cannot be had.
 
-Exit codes (:func:`run`): 0 every compared cell within tolerance, 1 some cell below the
-reference minus the tolerance, 2 refused (synthetic vs paper, mixed kinds, nothing to compare).
+``bench check`` exits 0 when every compared cell is within tolerance, 1 when some cell falls below
+the reference minus the tolerance, 2 when the comparison is refused (synthetic vs paper, mixed
+kinds, nothing to compare): :class:`CheckRefused` is a people's error.
 """
 
 from __future__ import annotations
@@ -17,16 +21,35 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from bench import paper, tables
-from bench.tables import Cell, expected_seeds
+from bench import cells, paper, store
+from bench.cells import Cell, expected_seeds
 from vsboost.config import DATASETS, ROWS
+from vsboost.errors import UserError
 
 GZSL = ("U", "S", "H")
 METRICS = (*GZSL, "acc")
 
 
-class CheckRefused(ValueError):
+class CheckRefused(UserError):
     """The comparison would be meaningless; the message is one line meant for a person."""
+
+
+# choice: a baseline cell regresses when its mean moves by more than K_SE standard errors. A change
+# that only redraws randomness (a refactor that consumes the random streams differently) moves the
+# mean of n seeds by N(0, 2σ²/n) against the same seeds of the baseline; at 3.5 standard errors
+# one cell goes red by chance with probability 2.3e-4 one-sided (4.7e-4 two-sided), so a check
+# of 30 cells stays green on such a change 99% of the time. σ is the seed spread of the baseline
+# cell, measured on at least MIN_NOISE_SEEDS seeds.
+K_SE = 3.5
+MIN_NOISE_SEEDS = 3
+# choice: the smallest tolerance, in points: below the one-decimal display, above the float noise
+# of the same computation on another machine.
+MIN_TOLERANCE = 0.1
+TOLERANCE_RULE = (f"{K_SE:g} × σ × √(1/n + 1/n_ref) per cell (σ: seed standard deviation of the "
+                  f"baseline cell over all its seeds; n: our seeds; n_ref: the baseline seeds "
+                  f"compared, the same seed indices as ours when the baseline has them), at "
+                  f"least {MIN_TOLERANCE:g}; the fixed --tolerance where the baseline has fewer "
+                  f"than {MIN_NOISE_SEEDS} seeds")
 
 
 @dataclass
@@ -36,14 +59,21 @@ class Comparison:
     reference: float  # percent: the paper's number or the baseline's mean
     reference_n: int | None  # baseline seeds (None for the paper)
     tolerance: float
+    two_sided: bool = False  # a rise beyond the tolerance fails too ("the method changed")
 
     @property
     def delta(self) -> float:
         return self.ours.mean - self.reference
 
     @property
+    def verdict(self) -> str:
+        if self.delta < -self.tolerance:
+            return "BELOW"
+        return "ABOVE" if self.two_sided and self.delta > self.tolerance else "ok"
+
+    @property
     def failing(self) -> bool:
-        return self.delta < -self.tolerance
+        return self.verdict != "ok"
 
     def as_row(self) -> list[str]:
         c = self.ours
@@ -51,25 +81,74 @@ class Comparison:
                 + ("" if c.complete else f" · {c.n}/{c.expected} seeds done"))
         ref = f"{self.reference:.1f}" + ("" if self.reference_n is None
                                          else f" ({self.reference_n})")
+        verdict = self.verdict
+        if c.deviations:
+            verdict += f" † changed: {'; '.join(c.deviations)}"
         return [self.source, c.dataset, c.row, c.metric, c.protocol, ref, ours,
-                f"{self.delta + 0.0:+.1f}", "BELOW" if self.failing else "ok"]
+                f"{self.delta + 0.0:+.1f}", f"{self.tolerance:.1f}", verdict]
 
 
-def compare_paper(records: list[dict], tolerance: float = 1.0,
-                  protocol: str = "paper") -> list[Comparison]:
-    """Every paper cell (Tables 2-4) that has at least one done run."""
+def _named(runs: list[dict]) -> str:
+    ids = [r["run_id"] for r in runs]
+    return ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+
+
+def paper_refusal(records: list[dict], allow_deviations: bool = False) -> str | None:
+    """Why ``records`` cannot be compared with the paper, as one line; None when they can.
+
+    The paper's numbers hold for the paper's data and settings only: real files that match the
+    data lock, the ``paper`` profile, and no changed setting (unless ``allow_deviations``; the
+    changes are then printed beside each verdict)."""
     if not records:
-        raise CheckRefused("nothing to compare: no run records; fix: run `bench sweep` first, "
-                           "or check --name")
-    if tables.kind(records):
-        raise CheckRefused(
-            f"refusing to compare {len(records)} SYNTHETIC runs with the paper: its numbers are "
-            "for the real xlsa17 data; fix: run on real data (`bench data fetch`), or compare "
-            "with earlier synthetic runs via `bench check --baseline DIR`")
+        return ("nothing to compare: no run records; fix: run `bench sweep` first, or check "
+                "--name")
+    data = cells.kind(records)
+    if data == "synthetic":
+        return (f"refusing to compare {len(records)} SYNTHETIC runs with the paper: its numbers "
+                "are for the real xlsa17 data; fix: run on real data (`bench data fetch`), or "
+                "compare with earlier synthetic runs via `bench check --baseline DIR`")
+    if data != "real":
+        return (f"refusing to compare {len(records)} runs on CUSTOM data "
+                f"'{data.removeprefix('custom:')}' with the paper: they are not the paper's "
+                "files; fix: compare them with --baseline DIR of the same data")
+    reasons = [
+        ("were recorded without checking their files against datasets.lock",
+         [r for r in records if not (r.get("data") or {}).get("files")],
+         "rerun them with this version of the suite"),
+        ("read files that do not match datasets.lock",
+         [r for r in records if any(f["status"] == "mismatch"
+                                    for f in ((r.get("data") or {}).get("files") or {}).values())],
+         "`bench data fetch`, then rerun them"),
+        ("use another profile than `paper`",
+         [r for r in records if r.get("profile") != "paper"],
+         "rerun them with --profile paper"),
+        ("were recorded without their changed settings",
+         [r for r in records if "deviations" not in r],
+         "rerun them with this version of the suite"),
+    ]
+    if not allow_deviations:
+        reasons.append(("changed settings of the paper profile",
+                        [r for r in records if r.get("deviations")],
+                        "rerun them without --set, or pass --allow-deviations to compare anyway "
+                        "with each change printed"))
+    for why, runs, fix in reasons:
+        if runs:
+            return (f"refusing to compare with the paper: {len(runs)} run(s) {why} "
+                    f"({_named(runs)}); fix: {fix}")
+    return None
+
+
+def compare_paper(records: list[dict], tolerance: float = 1.0, protocol: str = "paper",
+                  allow_deviations: bool = False) -> list[Comparison]:
+    """Every paper cell (Tables 2-4) that has at least one done run; refuses records that are not
+    the paper's data and settings (:func:`paper_refusal`)."""
+    refusal = paper_refusal(records, allow_deviations)
+    if refusal is not None:
+        raise CheckRefused(refusal)
     expected = expected_seeds(records)
     out = []
     for num in paper.NUMBERS:
-        c = tables.cell(records, num.dataset, num.row, num.metric, protocol, expected)
+        c = cells.cell(records, num.dataset, num.row, num.metric, protocol, expected)
         if c.n:
             out.append(Comparison(f"Table {num.table}", c, num.value, None, tolerance))
     if not out:
@@ -78,19 +157,20 @@ def compare_paper(records: list[dict], tolerance: float = 1.0,
     return out
 
 
-def compare_baseline(records: list[dict], baseline: list[dict],
-                     tolerance: float = 1.0) -> list[Comparison]:
-    """Every (dataset, row, metric, protocol) cell that both sets of runs have."""
+def compare_baseline(records: list[dict], baseline: list[dict], tolerance: float = 1.0,
+                     two_sided: bool = False) -> list[Comparison]:
+    """Every (dataset, row, metric, protocol) cell that both sets of runs have, when both were
+    made on the same data with the same settings. Each cell is compared with the baseline's same
+    seed indices where it has them, within a tolerance derived from the baseline's seed spread
+    (:data:`TOLERANCE_RULE`)."""
     if not records or not baseline:
         which = "current results" if not records else "baseline"
         raise CheckRefused(f"nothing to compare: no run records in the {which}; fix: point "
                            "--name and --baseline at folders with record.json files")
-    ours_kind, base_kind = tables.kind(records), tables.kind(baseline)
+    ours_kind, base_kind = cells.kind(records), cells.kind(baseline)
     if ours_kind != base_kind:
-        names = {True: "synthetic", False: "real"}
-        raise CheckRefused(f"baseline runs are {names[base_kind]} but these are "
-                           f"{names[ours_kind]}: expected the same kind; fix: pick a baseline "
-                           "made on the same data")
+        raise CheckRefused(f"baseline runs are {base_kind} but these are {ours_kind}: expected "
+                           "the same kind of data; fix: pick a baseline made on the same data")
     profiles = (sorted(Counter(r.get("profile") for r in records)),
                 sorted(Counter(r.get("profile") for r in baseline)))
     if profiles[0] != profiles[1]:
@@ -98,18 +178,42 @@ def compare_baseline(records: list[dict], baseline: list[dict],
                            f"use {', '.join(map(str, profiles[0]))}: expected the same profile; "
                            "fix: pick a baseline of the same profile")
     n_ours, n_base = expected_seeds(records), expected_seeds(baseline)
+    pairs = sorted(_pairs(records) & _pairs(baseline), key=_pair_order)
+    for ds, row in pairs:
+        ours, base = (_setting(recs, ds, row, n) for recs, n in ((records, n_ours),
+                                                               (baseline, n_base)))
+        if ours != base:
+            what = "data fingerprint" if ours[1] != base[1] else "config hash"
+            i = 1 if ours[1] != base[1] else 0
+            raise CheckRefused(
+                f"{ds} {row}: baseline runs have {what} {base[i][:12]} but these have "
+                f"{ours[i][:12]}: a baseline must be trained on the same data with the same "
+                "settings; fix: regenerate the baseline from this data (`nox -s regress -- "
+                "--update`), or compare folders made on the same files")
     out = []
-    for ds, row in sorted(_pairs(records) & _pairs(baseline), key=_pair_order):
+    for ds, row in pairs:
         for metric in METRICS if row == "full" else GZSL:  # CZSL is Table 3: full row only
-            for protocol in tables.PROTOCOLS:
-                c = tables.cell(records, ds, row, metric, protocol, n_ours)
-                b = tables.cell(baseline, ds, row, metric, protocol, n_base)
-                if c.n and b.n:
-                    out.append(Comparison("baseline", c, b.mean, b.n, tolerance))
+            for protocol in cells.PROTOCOLS:
+                c = cells.cell(records, ds, row, metric, protocol, n_ours)
+                noise = cells.cell(baseline, ds, row, metric, protocol, n_base)
+                same = cells.cell(baseline, ds, row, metric, protocol, n_ours)
+                ref = same if same.seeds == c.seeds else noise  # paired when it can be
+                if c.n and ref.n:
+                    tol = tolerance
+                    if noise.n >= MIN_NOISE_SEEDS:
+                        tol = max(MIN_TOLERANCE, K_SE * noise.std * (1 / c.n + 1 / ref.n) ** 0.5)
+                    out.append(Comparison("baseline", c, ref.mean, ref.n, tol, two_sided))
     if not out:
         raise CheckRefused("nothing to compare: the runs and the baseline share no "
                            "(dataset, row) with done runs")
     return out
+
+
+def _setting(records: list[dict], dataset: str, row: str, expected: int) -> tuple[str, str]:
+    """(config hash, data fingerprint) of the runs a cell averages."""
+    kept, _ = cells.select(records, dataset, row, expected)
+    key = kept[0]["key"]
+    return key["config_hash"], key["data_fingerprint"]
 
 
 def _pairs(records: list[dict]) -> set[tuple[str, str]]:
@@ -129,33 +233,38 @@ def failing(comparisons: list[Comparison]) -> list[Comparison]:
 
 def format_comparisons(comparisons: list[Comparison]) -> str:
     reference = "baseline (n)" if comparisons and comparisons[0].source == "baseline" else "paper"
-    headers = ["table", "dataset", "row", "metric", "protocol", reference, "ours", "Δ", "verdict"]
+    headers = ["table", "dataset", "row", "metric", "protocol", reference, "ours", "Δ",
+               "tolerance", "verdict"]
     return tabulate([c.as_row() for c in comparisons], headers=headers, tablefmt="pipe",
                     disable_numparse=True)
 
 
 def run(results_dir: str | Path, *, tolerance: float = 1.0,
-        baseline_dir: str | Path | None = None) -> tuple[int, str]:
-    """Exit code and the text to print (the table, then a verdict line)."""
-    try:
-        records = tables.load_records(results_dir)
-        if baseline_dir is None:
-            comps = compare_paper(records, tolerance)
-            against = "the paper (Tables 2-4, `paper` protocol)"
-        else:
-            comps = compare_baseline(records, tables.load_records(baseline_dir), tolerance)
-            against = f"baseline {Path(baseline_dir).name}"
-    except (CheckRefused, tables.ReportError) as err:
-        return 2, f"bench check: {err}"
+        baseline_dir: str | Path | None = None, allow_deviations: bool = False,
+        two_sided: bool = False) -> tuple[bool, str]:
+    """Whether every compared cell passed, and the text to print (the table, then a verdict
+    line). Raises :class:`CheckRefused` (or another people's error) when the comparison would be
+    meaningless."""
+    records = store.load_records(results_dir)
+    if baseline_dir is None:
+        comps = compare_paper(records, tolerance, allow_deviations=allow_deviations)
+        against = "the paper (Tables 2-4, `paper` protocol)"
+        rule = f"tolerance {tolerance:.1f} points"
+    else:
+        comps = compare_baseline(records, store.load_records(baseline_dir), tolerance,
+                                 two_sided)
+        against = f"baseline {Path(baseline_dir).name}"
+        rule = f"tolerance {TOLERANCE_RULE}" + ("; a rise beyond it fails too (--two-sided)"
+                                                if two_sided else "")
     bad = failing(comps)
-    lines = [f"Comparing {Path(results_dir).name} with {against}; tolerance {tolerance:.1f} "
-             "points; ours = mean ± std (ddof 1) (n).", "", format_comparisons(comps), ""]
+    lines = [f"Comparing {Path(results_dir).name} with {against}; {rule}; "
+             "ours = mean ± std (ddof 1) (n), Δ and tolerance in points.", "",
+             format_comparisons(comps), ""]
     if bad:
         cells = "; ".join(f"{c.source} {c.ours.dataset} {c.ours.row} {c.ours.metric} "
                           f"({c.ours.protocol}) {c.delta + 0.0:+.1f}" for c in bad)
-        lines.append(f"FAIL: {len(bad)} of {len(comps)} cells below the reference by more "
-                     f"than {tolerance:.1f}: {cells}")
-        return 1, "\n".join(lines)
-    lines.append(f"PASS: all {len(comps)} compared cells within {tolerance:.1f} of the reference "
-                 "or above")
-    return 0, "\n".join(lines)
+        lines.append(f"FAIL: {len(bad)} of {len(comps)} cells beyond their tolerance: {cells}")
+        return False, "\n".join(lines)
+    lines.append(f"PASS: all {len(comps)} compared cells within their tolerance"
+                 + ("" if two_sided else " or above"))
+    return True, "\n".join(lines)

@@ -1,8 +1,21 @@
 """``bench``: the command line of the reproduction suite.
 
-Errors meant for people (a bad option, missing data, an unwritable folder) print one line
-``error: ...`` on stderr and exit 2 without a traceback (``--debug`` shows it). Commands that train
-exit 1 when some run failed, after recording it.
+Exit codes, the same for every command:
+
+- ``0``: done; every check passed;
+- ``1``: a run failed or was left unfinished (after it was recorded), or a check found a problem
+  (``bench check``: a cell below its reference; ``bench data verify``: a file missing or not
+  matching the lock);
+- ``2``: a person's input was wrong (a bad option, missing or malformed data for a training, an
+  unwritable folder, a refused comparison): one line ``error: ...`` on stderr and no traceback;
+  ``--debug`` shows it.
+
+Every error meant for people is a :class:`vsboost.errors.UserError` (or a click usage error);
+:meth:`BenchGroup.invoke` is the one place that turns them into that line. Default locations
+(data, lock, results, reports) come from :mod:`bench.settings`.
+
+``bench --help`` imports no heavy library: the commands of the reporting half live in
+:mod:`bench.commands` and :mod:`bench.perf` and are imported only when run.
 """
 
 from __future__ import annotations
@@ -14,20 +27,25 @@ from pathlib import Path
 
 import click
 
-from bench import store
+from bench import settings, store
+from vsboost.config import DATASETS, ROWS
+from vsboost.errors import UserError
 
-DATASETS = ("APY", "AWA2", "CUB", "FLO", "SUN")  # == vsboost.config.DATASETS (no torch at --help)
-ROWS = ("plain", "sml", "rml", "full")  # == vsboost.config.ROWS
-TABLE_ROWS = {"table2": ("full",), "table3": ("full",), "table4": ROWS}
+TABLE_ROWS = {"table2": ("full",), "table3": ("full",), "table4": tuple(ROWS)}
 
-# Commands of the other half of the harness, imported when used so that `bench run` does not pay
-# for pandas and matplotlib.
+# Commands imported when used, so that `bench --help` and `bench run` pay for no pandas,
+# matplotlib or pooch: where each lives, and its one-line help (tests check it matches).
 LAZY = {
-    "data": "bench.commands:data",
-    "report": "bench.commands:report",
-    "tsne": "bench.commands:tsne",
-    "check": "bench.commands:check",
-    "perf": "bench.perf:perf",
+    "data": ("bench.commands:data", "Real data (fetch, verify, lock, Table 1 stats) and the "
+             "embedded synthetic benchmark."),
+    "report": ("bench.commands:report", "Regenerate Tables 2-4, training curves and t-SNE from "
+               "results/ alone (no training)."),
+    "tsne": ("bench.commands:tsne", "Figure 4: t-SNE of features before and after refinement by "
+             "E (full row, lowest seed)."),
+    "check": ("bench.commands:check", "Compare means with the paper's Tables 2-4 (or a "
+              "baseline); exit 1 when cells fall short."),
+    "perf": ("bench.perf:perf", "Throughput against the device's own peak, projected training "
+             "times, memory."),
 }
 SECTIONS = {
     "Training": ("run", "sweep"),
@@ -61,14 +79,14 @@ class SectionedCommand(click.Command):
 
 
 class BenchGroup(click.Group):
-    """Commands listed by section; people's errors turned into one line and exit code 2."""
+    """Commands listed by section; the one place people's errors become a line and exit 2."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *LAZY})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and name in LAZY:
-            module, attr = LAZY[name].split(":")
+            module, attr = LAZY[name][0].split(":")
             self.add_command(getattr(importlib.import_module(module), attr), name)
         return self.commands.get(name)
 
@@ -77,33 +95,36 @@ class BenchGroup(click.Group):
         placed = {n for members in SECTIONS.values() for n in members}
         sections = {**SECTIONS, "Other": tuple(n for n in names if n not in placed)}
         for title, members in sections.items():
-            rows = []
-            for name in members:
-                command = self.get_command(ctx, name) if name in names else None
-                if command is not None and not command.hidden:
-                    rows.append((name, command.get_short_help_str(limit=120)))
+            rows = [(name, self._short_help(ctx, name)) for name in members if name in names]
+            rows = [(name, text) for name, text in rows if text is not None]
             if rows:
                 with formatter.section(title):
                     formatter.write_dl(rows)
 
+    def _short_help(self, ctx: click.Context, name: str) -> str | None:
+        if name in LAZY and name not in self.commands:
+            return LAZY[name][1]
+        command = self.get_command(ctx, name)
+        return None if command is None or command.hidden else command.get_short_help_str(120)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except Exception as exc:
-            if ctx.meta.get(DEBUG) or not _for_people(exc):
+        except (UserError, click.UsageError) as exc:
+            if ctx.meta.get(DEBUG) or isinstance(exc, _HELP_ERRORS):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            if isinstance(exc, click.UsageError):
+                where = exc.ctx.command_path if exc.ctx is not None else "bench"
+                message = f"{exc.format_message()} (see `{where} --help`)"
+            else:
+                message = str(exc)
+            click.echo(f"error: {' '.join(message.split())}", err=True)
             ctx.exit(2)
 
 
-def _for_people(exc: Exception) -> bool:
-    kinds = [store.BenchError]
-    # Such an error can only have been raised if its module was imported.
-    for module, name in (("vsboost.config", "ConfigError"), ("vsboost.data", "DataError"),
-                         ("bench.tables", "ReportError")):
-        if module in sys.modules:
-            kinds.append(getattr(sys.modules[module], name))
-    return isinstance(exc, tuple(kinds))
+# click >= 8.2 raises this usage error to show a group's help when it is called bare.
+_HELP_ERRORS = tuple(getattr(click.exceptions, n) for n in ("NoArgsIsHelpError",)
+                     if hasattr(click.exceptions, n))
 
 
 def _set_debug(ctx: click.Context, _param, value: bool) -> None:
@@ -111,18 +132,71 @@ def _set_debug(ctx: click.Context, _param, value: bool) -> None:
         ctx.meta[DEBUG] = True
 
 
+# ---------------------------------------------------------------- options shared by commands
 option = functools.partial(click.option, cls=SectionOption)
 debug_option = option("--debug", is_flag=True, expose_value=False, is_eager=True,
                       callback=_set_debug, section="Debugging",
                       help="Show the full traceback of an error instead of one line.")
 
 
+def _names(allowed, *, single: bool = False, default=None):
+    """Callback of a name-list option: ``-d CUB -d AWA2`` and ``--datasets CUB,AWA2`` alike,
+    each name checked against ``allowed``, duplicates dropped, order kept."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        values = (value,) if isinstance(value, str) else (value or ())
+        names = list(dict.fromkeys(n.strip() for v in values for n in v.split(",") if n.strip()))
+        unknown = [n for n in names if n not in allowed]
+        if unknown or (single and len(names) > 1):
+            raise click.BadParameter(
+                f"expected {'one' if single else 'some'} of {', '.join(allowed)}, found "
+                f"{', '.join(unknown or names)}", ctx, param)
+        if single:
+            return names[0] if names else default
+        return tuple(names) if names else default
+
+    return callback
+
+
+def datasets_option(*, default=tuple(DATASETS), show_default: str = "all five",
+                    section: str = "Grid", help: str = "Datasets"):
+    return option("-d", "--datasets", multiple=True, metavar="NAME[,NAME...]",
+                  callback=_names(DATASETS, default=default), section=section,
+                  show_default=show_default,
+                  help=f"{help}: {', '.join(DATASETS)}; repeat -d or separate by commas.")
+
+
+rows_option = option("-r", "--rows", multiple=True, metavar="ROW[,ROW...]",
+                     callback=_names(tuple(ROWS), default=tuple(ROWS)), section="Grid",
+                     show_default="all four",
+                     help=f"Table 4 rows: {', '.join(ROWS)}; repeat -r or separate by commas.")
+seeds_option = option("--seeds", type=click.IntRange(min=1), default=5, section="Grid",
+                      help="The number of seeds: seed indices 0..N-1 of every (dataset, row).")
+results_option = option(
+    "--results", type=click.Path(path_type=Path), default=None,
+    callback=lambda _ctx, _param, value: settings.results(value), section="Results",
+    show_default=f"{settings.DEFAULTS['results']}, or ${settings.ENV['results']}",
+    help="Results root; a sweep lives in <results>/<name>/.")
+
+
+def out_option(what: str = "Folder for the markdown reports and figures."):
+    return option("--out", type=click.Path(path_type=Path), default=None, section="Results",
+                  show_default=f"{settings.DEFAULTS['reports']}/<name>, or "
+                               f"${settings.ENV['reports']}/<name>", help=what)
+
+
+def data_root_option(kind: str = "data", help: str = "Real-data root holding <DATASET>/"
+                     "res101.mat and att_splits.mat."):
+    return option("--data-root", type=click.Path(path_type=Path), default=None, section="Data",
+                  show_default=f"{settings.DEFAULTS[kind]}, or ${settings.ENV[kind]}", help=help)
+
+
 def training_options(f):
     for decorator in reversed([
         option("--profile", type=click.Choice(["paper", "smoke"]), default="paper",
                section="Training",
-               help="Hyperparameter profile: 'paper' (SPEC defaults) or 'smoke' (tiny, for tests "
-                    "and the demo; never the paper's settings)."),
+               help="Hyperparameter profile: 'paper' (the paper's settings, see vsboost/config.py)"
+                    " or 'smoke' (tiny, for tests and the demo; never the paper's settings)."),
         option("--set", "sets", multiple=True, metavar="KEY=VALUE", section="Training",
                help="Override one config value for every run, e.g. --set gan_epochs=50 "
                     "(repeatable; the keys are the fields of vsboost/config.py's Config)."),
@@ -133,12 +207,18 @@ def training_options(f):
                help="Save the t-SNE feature sample (features.npz) for: auto = seed index 0 of the "
                     "full row, all runs, or none."),
         option("--data-root", type=click.Path(path_type=Path), default=None,
-               section="Data", show_default="data/xlsa17, or data/synthetic with --synthetic",
+               section="Data",
+               show_default=f"{settings.DEFAULTS['data']} (${settings.ENV['data']}), or "
+                            f"{settings.DEFAULTS['synthetic']} (${settings.ENV['synthetic']}) "
+                            "with --synthetic",
                help="Folder holding <DATASET>/res101.mat and att_splits.mat."),
         option("--synthetic", is_flag=True, section="Data",
                help="Use the embedded synthetic benchmark, written on first use."),
-        option("--results", type=click.Path(path_type=Path), default=Path("results"),
-               section="Results", help="Results root; runs go to <results>/<name>/."),
+        option("--data-label", default=None, section="Data",
+               help="Run your own xlsa17-format files as CUSTOM data under this label: they may "
+                    "differ from datasets.lock, and are never compared with the paper. Without "
+                    "it, real files that do not match the lock are refused."),
+        results_option,
         option("--name", default=None, section="Results",
                show_default="<profile>-synthetic or <profile>-real, after the data read",
                help="Sweep folder name under the results root."),
@@ -150,7 +230,9 @@ def training_options(f):
 def launch_options(f):
     for decorator in reversed([
         option("--launcher", type=click.Choice(["local", "submitit"]), default="local",
-               section="Launch", help="local: this machine; submitit: one cluster job per job."),
+               section="Launch",
+               help="local: this machine; submitit: one cluster job per job "
+                    "(pip install 'vsboost[cluster]')."),
         option("--jobs", type=click.IntRange(min=1), default=1, section="Launch",
                help="local launcher: jobs trained in parallel processes (1 = in this process)."),
         option("--seeds-per-job", type=click.IntRange(min=1), default=5, section="Launch",
@@ -181,13 +263,21 @@ def cli() -> None:
 
     Typical use: `bench sweep --synthetic --profile smoke --name demo` then
     `bench report --name demo`. Results live in results/<name>/, one folder per run.
+
+    Exit codes: 0 done, 1 a run failed or a check found a problem, 2 a wrong input (one line
+    `error: ...`; --debug shows the traceback). Locations: data/xlsa17, data/synthetic,
+    data/archives, datasets.lock, results, reports under the working directory, or
+    $VSBOOST_DATA, $VSBOOST_SYNTHETIC, $VSBOOST_ARCHIVES, $VSBOOST_LOCK, $VSBOOST_RESULTS,
+    $VSBOOST_REPORTS, or the commands' options.
     """
 
 
 @cli.command(cls=SectionedCommand)
-@option("--dataset", required=True, section="Run", help=f"One of {', '.join(DATASETS)}.")
-@option("--row", required=True, section="Run", help=f"Table 4 row: {', '.join(ROWS)}.")
-@option("--seed-index", type=int, default=0, section="Run",
+@option("-d", "--dataset", required=True, callback=_names(DATASETS, single=True), section="Run",
+        help=f"One of {', '.join(DATASETS)}.")
+@option("-r", "--row", required=True, callback=_names(tuple(ROWS), single=True), section="Run",
+        help=f"Table 4 row: {', '.join(ROWS)}.")
+@option("--seed-index", type=click.IntRange(min=0), default=0, section="Run",
         help="Seed index i; the seed is derived from (dataset, i), the same for every row.")
 @training_options
 @debug_option
@@ -214,38 +304,33 @@ def _headline(record: dict | None) -> str:
 
 
 @cli.command(cls=SectionedCommand)
-@option("--datasets", default=",".join(DATASETS), section="Grid",
-        help="Comma-separated datasets.")
-@option("--rows", default=",".join(ROWS), section="Grid", help="Comma-separated Table 4 rows.")
-@option("--seeds", type=click.IntRange(min=1), default=5, section="Grid",
-        help="Seed indices 0..N-1 of every (dataset, row).")
+@datasets_option()
+@rows_option
+@seeds_option
 @training_options
 @launch_options
 @debug_option
 def sweep(datasets, rows, seeds, **kw) -> None:
     """Train the grid datasets x rows x seeds; finished runs are skipped, failed ones retried."""
-    _, cells = _sweep(_split(datasets), _split(rows), seeds, **kw)
+    _, cells = _sweep(list(datasets), list(rows), seeds, **kw)
     if not kw["dry_run"]:
         sys.exit(_exit_code(cells))
 
 
 def _table_command(name: str, rows: tuple[str, ...], what: str) -> click.Command:
-    @option("--datasets", default=",".join(DATASETS), section="Grid",
-            help="Comma-separated datasets.")
-    @option("--seeds", type=click.IntRange(min=1), default=5, section="Grid",
-            help="Seed indices 0..N-1 of every cell.")
-    @option("--out", type=click.Path(path_type=Path), default=None, section="Results",
-            show_default="reports/<name>", help="Folder for the markdown reports and figures.")
+    @datasets_option()
+    @seeds_option
+    @out_option()
     @training_options
     @launch_options
     @debug_option
     def command(datasets, seeds, out, **kw) -> None:
-        plan, cells = _sweep(_split(datasets), list(rows), seeds, **kw)
+        plan, cells = _sweep(list(datasets), list(rows), seeds, **kw)
         if kw["dry_run"]:
             return
-        from bench.tables import write_reports
+        from bench.reports import write_reports
 
-        for path in write_reports(plan.folder, out or Path("reports") / plan.folder.name):
+        for path in write_reports(plan.folder, out or settings.reports() / plan.folder.name):
             click.echo(f"wrote {path}")
         sys.exit(_exit_code(cells))
 
@@ -260,12 +345,8 @@ table4 = _table_command("table4", TABLE_ROWS["table4"], "Table 4 (ablation rows 
 
 
 # ---------------------------------------------------------------- shared steps
-def _split(text: str) -> list[str]:
-    return list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-
-
 def _plan(datasets, rows, seed_indices, *, seeds_per_job: int, **kw):
-    from bench import sweep as sweeps
+    from bench import sweep as sweeps  # `sweep` is the command here
     from vsboost.config import parse_override
 
     overrides = tuple(parse_override(text) for text in kw["sets"])
@@ -273,7 +354,8 @@ def _plan(datasets, rows, seed_indices, *, seeds_per_job: int, **kw):
         datasets, rows, seed_indices, results=kw["results"], name=kw["name"],
         profile=kw["profile"], overrides=overrides,
         data_root=kw["data_root"], synthetic=kw["synthetic"], seeds_per_job=seeds_per_job,
-        device=None if kw["device"] == "auto" else kw["device"], features=kw["features"])
+        device=None if kw["device"] == "auto" else kw["device"], features=kw["features"],
+        data_label=kw["data_label"])
     click.echo(f"{plan.folder}: profile {kw['profile']}, {len(plan.jobs)} jobs to run")
     click.echo(sweeps.summary(plan.cells))
     return plan
@@ -281,6 +363,8 @@ def _plan(datasets, rows, seed_indices, *, seeds_per_job: int, **kw):
 
 def _sweep(datasets, rows, seeds: int, *, launcher, jobs, seeds_per_job, cluster, partition,
            timeout_min, gpus_per_job, cpus_per_job, mem_gb, dry_run, **kw):
+    if launcher == "submitit":
+        _need_submitit()
     plan = _plan(datasets, rows, range(seeds), seeds_per_job=seeds_per_job, **kw)
     if dry_run:
         for job in plan.jobs:
@@ -291,6 +375,14 @@ def _sweep(datasets, rows, seeds: int, *, launcher, jobs, seeds_per_job, cluster
     cells = _execute(plan, launcher=launcher, jobs=jobs,
                      cluster=None if cluster == "auto" else cluster, submitit_options=options)
     return plan, cells
+
+
+def _need_submitit() -> None:
+    try:
+        import submitit  # noqa: F401 - only whether it can be imported
+    except ImportError as err:
+        raise UserError("--launcher submitit: expected the submitit package, found it not "
+                        "installed; fix: pip install 'vsboost[cluster]'") from err
 
 
 def _execute(plan, **launch):

@@ -1,18 +1,17 @@
 """The real data, pinned: fetch the official archives, verify every file, lock new hashes, Table 1.
 
-``datasets.lock`` (JSON, repo root) lists each archive (URL, sha256 and size where known) and each
-file the suite reads or may read, relative to the data root, with its archive, size, sha256 and
-provenance. A ``null`` hash means "trust on first download": ``lock`` records it from the files
-present. A pinned hash is never overwritten; a file that disagrees with it is an error.
+``datasets.lock`` (JSON; found by :func:`bench.settings.lock`) lists each archive (URL, sha256
+and size where known) and each file the suite reads or may read, relative to the data root, with
+its archive, size, sha256 and provenance. A ``null`` hash means "trust on first download":
+``lock`` records it from the files present. A pinned hash is never overwritten; a file that
+disagrees with it is an error.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,17 +23,16 @@ import pooch
 import scipy.io
 from tqdm import tqdm
 
-from bench import paper
+from bench import paper, settings
 from vsboost.config import DATASETS
+from vsboost.errors import UserError
+from vsboost.files import atomic_path, atomic_write
 
-REPO = Path(__file__).resolve().parents[1]
-LOCK = REPO / "datasets.lock"
-DATA_ROOT = REPO / "data" / "xlsa17"  # the real-data root the sweep reads (bench.runner agrees)
-ARCHIVES = REPO / "data" / "archives"  # downloaded zips, kept so a re-extract needs no download
+# Locations (data root, lock, archives) default to bench.settings, resolved at call time.
 CHUNK = 1 << 20
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError):
     """Missing, corrupt or unpinnable data; the message is one line meant for a person."""
 
 
@@ -50,8 +48,8 @@ class Finding:
 
 # ===== the lock file =====
 
-def read_lock(path: str | Path = LOCK) -> dict:
-    path = Path(path)
+def read_lock(path: str | Path | None = None) -> dict:
+    path = settings.lock(path)
     try:
         lock = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
@@ -63,12 +61,9 @@ def read_lock(path: str | Path = LOCK) -> dict:
     return lock
 
 
-def write_lock(lock: dict, path: str | Path = LOCK) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(lock, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+def write_lock(lock: dict, path: str | Path | None = None) -> None:
+    path = settings.writable_lock(path)
+    atomic_write(path, json.dumps(lock, indent=2, ensure_ascii=False) + "\n")
 
 
 def entries(lock: dict, datasets: Iterable[str]) -> dict[str, dict]:
@@ -96,16 +91,16 @@ def sha256(path: Path) -> str:
 
 # ===== verify =====
 
-def verify(root: str | Path = DATA_ROOT, datasets: Iterable[str] = DATASETS,
+def verify(root: str | Path | None = None, datasets: Iterable[str] = DATASETS,
            lock: dict | None = None, progress: bool = False) -> list[Finding]:
     """Every locked file of ``datasets`` under ``root``: missing, wrong size, wrong sha256."""
-    root, lock = Path(root), lock if lock is not None else read_lock()
+    root, lock = settings.data_root(root), lock if lock is not None else read_lock()
     found = []
     items = entries(lock, datasets).items()
     for rel, e in tqdm(items, desc="verify", unit="file", disable=not progress):
         path = root / rel
         archive = e.get("archive")
-        get = (f"fix: `bench data fetch {rel.split('/')[0]}` (downloads {archive} from "
+        get = (f"fix: `bench data fetch -d {rel.split('/')[0]}` (downloads {archive} from "
                f"{lock['archives'][archive]['url']}) or copy the file there")
         want = _describe(e)
         if not path.is_file():
@@ -130,6 +125,23 @@ def verify(root: str | Path = DATA_ROOT, datasets: Iterable[str] = DATASETS,
     return found
 
 
+FILE_STATUSES = ("verified", "unpinned", "mismatch")
+
+
+def file_statuses(lock: dict, dataset: str, files: dict[str, str]) -> dict[str, dict]:
+    """What a run read, against the lock: ``{"CUB/att_splits.mat": {"sha256", "pinned",
+    "status"}}`` with status ``verified`` (the pinned hash matches), ``unpinned`` (the lock has no
+    hash for it yet: trust on first use) or ``mismatch``. ``files`` maps file name -> sha256, as
+    :attr:`vsboost.data.Benchmark.files` holds it."""
+    out = {}
+    for name, digest in sorted(files.items()):
+        rel = f"{dataset}/{name}"
+        pinned = (lock["files"].get(rel) or {}).get("sha256")
+        status = "unpinned" if pinned is None else "verified" if pinned == digest else "mismatch"
+        out[rel] = {"sha256": digest, "pinned": pinned, "status": status}
+    return out
+
+
 def _describe(e: dict) -> str:
     size = f"{e['size']:,} bytes" if e.get("size") is not None else "size unknown"
     digest = f"sha256 {e['sha256'][:12]}…" if e.get("sha256") else "sha256 not pinned"
@@ -138,28 +150,31 @@ def _describe(e: dict) -> str:
 
 # ===== lock =====
 
-def lock_present(root: str | Path = DATA_ROOT, datasets: Iterable[str] = DATASETS,
-                 lock_path: str | Path = LOCK, archives: str | Path = ARCHIVES) -> list[str]:
+def lock_present(root: str | Path | None = None, datasets: Iterable[str] = DATASETS,
+                 lock_path: str | Path | None = None,
+                 archives: str | Path | None = None) -> list[str]:
     """Record sha256 and size of present files (and archives) whose entry has no hash yet.
 
     Pinned entries are checked, never changed: a disagreement raises :class:`DatasetError`.
     Returns the paths newly recorded.
     """
-    root, lock = Path(root), read_lock(lock_path)
+    root, lock_path, archives = (settings.data_root(root), settings.writable_lock(lock_path),
+                                 settings.archives(archives))
+    lock = read_lock(lock_path)
     recorded = []
     for rel, e in entries(lock, datasets).items():
-        if (root / rel).is_file() and _record(e, root / rel, f"{root / rel}", lock_path):
+        if (root / rel).is_file() and _pin_entry(e, root / rel, f"{root / rel}", lock_path):
             recorded.append(rel)
     for name, a in lock["archives"].items():
-        if (Path(archives) / name).is_file() and _record(a, Path(archives) / name,
-                                                        f"{Path(archives) / name}", lock_path):
+        if (archives / name).is_file() and _pin_entry(a, archives / name, f"{archives / name}",
+                                                      lock_path):
             recorded.append(name)
     if recorded:
         write_lock(lock, lock_path)
     return recorded
 
 
-def _record(entry: dict, path: Path, shown: str, lock_path) -> bool:
+def _pin_entry(entry: dict, path: Path, shown: str, lock_path) -> bool:
     size, digest = path.stat().st_size, sha256(path)
     if entry.get("sha256") is not None:
         if digest != entry["sha256"] or (entry.get("size") not in (None, size)):
@@ -181,15 +196,16 @@ def _record(entry: dict, path: Path, shown: str, lock_path) -> bool:
 
 # ===== fetch =====
 
-def fetch(datasets: Iterable[str] = DATASETS, root: str | Path = DATA_ROOT,
-          lock_path: str | Path = LOCK, archives: str | Path = ARCHIVES,
+def fetch(datasets: Iterable[str] = DATASETS, root: str | Path | None = None,
+          lock_path: str | Path | None = None, archives: str | Path | None = None,
           downloader: Callable | None = None, progress: bool = False) -> list[Finding]:
     """Download the archives the datasets need, extract their locked files, verify them all.
 
     Files already present and verified are left alone. Raises :class:`DatasetError` listing
     what is still wrong after extraction. ``downloader`` is pooch's hook (tests pass a local copy).
     """
-    datasets, root, lock = _check(datasets), Path(root), read_lock(lock_path)
+    datasets, root, lock = _check(datasets), settings.data_root(root), read_lock(lock_path)
+    archives = settings.archives(archives)
     wanted = entries(lock, datasets)
     before = verify(root, datasets, lock)
     # Download only for what is required and missing or wrong; optional files come along when
@@ -243,10 +259,8 @@ def _extract(zpath: Path, rels: list[str], root: Path) -> list[str]:
                 continue
             target = root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-            with os.fdopen(fd, "wb") as out, archive.open(member) as src:
+            with atomic_path(target) as tmp, open(tmp, "wb") as out, archive.open(member) as src:
                 shutil.copyfileobj(src, out, CHUNK)
-            os.replace(tmp, target)
     return lacking
 
 
@@ -303,13 +317,14 @@ def _mat(path: Path, keys: list[str]) -> dict | None:
                            f"parse ({type(err).__name__}); fix: `bench data verify`") from err
 
 
-def stats(root: str | Path = DATA_ROOT, datasets: Iterable[str] = DATASETS) -> pd.DataFrame:
+def stats(root: str | Path | None = None, datasets: Iterable[str] = DATASETS) -> pd.DataFrame:
     """Table 1 as printed beside Table 1 as measured, one line per quantity, differences flagged.
 
     ``note`` is empty when they agree, names the known misprint when it explains the difference,
     says ``DIFFERS`` otherwise, or says why nothing was measured.
     """
     lines = []
+    root = settings.data_root(root)
     for ds in _check(datasets):
         got = measure(root, ds)
         for q in QUANTITIES:

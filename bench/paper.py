@@ -88,7 +88,7 @@ TABLE1: dict[str, dict[str, int]] = {
             "seen": 645, "unseen": 72},
 }
 
-# The two known misprints of Table 1 (measured on the real xlsa17 metadata, SPEC §1): the values
+# The two known misprints of Table 1 (measured on the real metadata, docs/data.md): the values
 # the files hold, and why the printed ones differ.
 TABLE1_MISPRINTS: dict[tuple[str, str], tuple[int, str]] = {
     ("APY", "test_seen"): (1483, "paper swaps APY's two test counts"),

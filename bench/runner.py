@@ -23,15 +23,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bench import store
+from bench import settings, store
+from vsboost.files import atomic_path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA_ROOT = REPO / "data" / "xlsa17"
-SYNTHETIC_ROOT = REPO / "data" / "synthetic"
-# choice: the embedded benchmark the harness generates on first use (SPEC §10, contract).
+# The checkout this code runs from, for the git commit in each record's provenance. Data and
+# results never live here: their locations come from bench.settings.
+SOURCE = Path(__file__).resolve().parents[1]
+# choice: the embedded benchmark the harness generates on first use (docs/synthetic.md).
 SYNTHETIC_SCALE = 0.1
 SYNTHETIC_SEED = 0
-PCA_DIMS = 50  # contract: features.npz holds the t-SNE sample reduced to 50 dims per space
+PCA_DIMS = 50  # choice: features.npz holds the t-SNE sample reduced to 50 dims per space
 
 
 @dataclass(frozen=True)
@@ -46,17 +47,11 @@ class Job:
     data_root: str
     folder: str  # the sweep folder results/<name>
     fingerprint: str  # of the data the plan was made with: part of every member's run id
-    synthetic: bool
+    data: dict  # kind, label and verified files: bench.sweep.data_provenance
     device: str | None = None  # None: CUDA when available
     features: tuple[int, ...] = ()  # seed indices whose t-SNE sample is saved
     progress: bool = True  # an epoch progress bar (off in worker processes)
     threads: int | None = None  # torch intra-op threads; set when jobs share the CPU cores
-
-
-def real_meta() -> Path | None:
-    """Real xlsa17 metadata the synthetic writer may borrow class embeddings from, when present."""
-    path = Path(os.environ.get("VSBOOST_REAL_META", REPO.parent / "shared" / "real-data"))
-    return path if path.is_dir() else None
 
 
 def synthetic_root(data_root: Path | None, datasets) -> Path:
@@ -64,34 +59,32 @@ def synthetic_root(data_root: Path | None, datasets) -> Path:
     whose files are missing, then return it. The one way every command gets synthetic data."""
     import filelock
 
-    from vsboost import data as vdata
     from vsboost import synthetic
+    from vsboost.data import data_files
 
-    root = Path(data_root) if data_root is not None else SYNTHETIC_ROOT
+    root = settings.synthetic_root(data_root)
     root.mkdir(parents=True, exist_ok=True)
     # Two sweeps starting at once must not write the same files together.
     with filelock.FileLock(root / ".synthetic.lock"):
         missing = [ds for ds in datasets
-                   if not all((root / f).is_file() for f in vdata.data_files(ds))]
+                   if not all((root / f).is_file() for f in data_files(ds))]
         if missing:
             tqdm.write(f"writing the synthetic benchmark for {', '.join(missing)} into {root}")
-            synthetic.write(root, missing, scale=SYNTHETIC_SCALE, seed=SYNTHETIC_SEED,
-                            real_meta=real_meta())
+            synthetic.write(root, missing, scale=SYNTHETIC_SCALE, seed=SYNTHETIC_SEED)
     return root
 
 
 def run_job(job: Job) -> dict[int, str]:
     """Train the job's unfinished members; returns {seed index: status or 'skipped'}."""
-    from vsboost import config as vconfig
-    from vsboost import data as vdata
-    from vsboost import train as vtrain
+    from vsboost import config, train
+    from vsboost.data import load
 
     if job.threads:
         import torch
 
         torch.set_num_threads(job.threads)
     folder = Path(job.folder)
-    cfg = vconfig.make_config(job.dataset, job.row, job.profile, dict(job.overrides))
+    cfg = config.make_config(job.dataset, job.row, job.profile, dict(job.overrides))
     rids = {i: store.run_id(job.dataset, job.row, i, cfg.hash(), job.fingerprint)
             for i in job.seed_indices}
     locks = _claim(folder, rids)
@@ -110,11 +103,11 @@ def run_job(job: Job) -> dict[int, str]:
         f"{job.dataset}-{job.row}-{cfg.hash()}-{job.fingerprint[:8]}-"
         f"s{'_'.join(map(str, members))}.pt")
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    seeds = [vconfig.seed_for(job.dataset, i) for i in members]
+    seeds = [config.seed_for(job.dataset, i) for i in members]
     t0 = time.perf_counter()
     try:
         # ===== data: the fingerprint must be the one the run ids were made with =====
-        data = vdata.load(job.data_root, job.dataset, normalize_sent=cfg.normalize_sent)
+        data = load(job.data_root, job.dataset, normalize_sent=cfg.normalize_sent)
         if data.fingerprint != job.fingerprint:
             raise store.BenchError(
                 f"{job.data_root}/{job.dataset}: data changed since the sweep was planned "
@@ -125,7 +118,7 @@ def run_job(job: Job) -> dict[int, str]:
             def progress(epoch: int, total: int) -> None:
                 bar.update(epoch - bar.n)
 
-            results = vtrain.train(data, cfg, seeds, device=job.device, checkpoint=ckpt,
+            results = train.train(data, cfg, seeds, device=job.device, checkpoint=ckpt,
                                    progress=progress, feature_sample=bool(set(members)
                                                                           & set(job.features)))
     except Exception as exc:  # noqa: BLE001 - any trainer error becomes a failed record
@@ -134,7 +127,7 @@ def run_job(job: Job) -> dict[int, str]:
         for i in members:
             run_dir = folder / rids[i]
             store.append_log(run_dir, trace)
-            record = _record(job, cfg, i, rids[i], "failed", error=error,
+            record = _run_record(job, cfg, i, rids[i], "failed", error=error,
                              wall=time.perf_counter() - t0, started=started, members=members)
             store.write_record(run_dir, record)
             outcome[i] = "failed"
@@ -145,9 +138,8 @@ def run_job(job: Job) -> dict[int, str]:
             run_dir = folder / rids[i]
             if result.features is not None and i in job.features:
                 _save_features(run_dir / store.FEATURES, result.features)
-            record = _record(job, cfg, i, rids[i], result.status, result=result,
-                             synthetic=data.synthetic, wall=wall, started=started,
-                             members=members, data_files=data.files)
+            record = _run_record(job, cfg, i, rids[i], result.status, result=result,
+                                 wall=wall, started=started, members=members)
             store.write_record(run_dir, record)
             store.append_log(run_dir, f"{_now()} {result.status}")
             outcome[i] = result.status
@@ -174,14 +166,13 @@ def _claim(folder: Path, rids: dict[int, str]) -> dict:
     return locks
 
 
-def _record(job: Job, cfg, seed_index: int, rid: str, status: str, *, result=None,
-            error: str | None = None, synthetic: bool | None = None, wall: float,
-            started: str, members: list[int], data_files: dict | None = None) -> dict:
-    from vsboost.config import seed_for
+def _run_record(job: Job, cfg, seed_index: int, rid: str, status: str, *, result=None,
+                error: str | None = None, wall: float, started: str, members: list[int]) -> dict:
+    from vsboost.config import deviations, seed_for
 
     provenance = {**_environment(job.device), "wall_s": result.wall_s if result else wall,
                   "job_wall_s": wall, "job_seed_indices": members, "started": started,
-                  "finished": _now(), "data_root": str(job.data_root), "data_files": data_files}
+                  "finished": _now(), "data_root": str(job.data_root)}
     return {
         "schema": store.SCHEMA,
         "run_id": rid,
@@ -189,8 +180,10 @@ def _record(job: Job, cfg, seed_index: int, rid: str, status: str, *, result=Non
                 "seed": seed_for(job.dataset, seed_index), "config_hash": cfg.hash(),
                 "data_fingerprint": job.fingerprint},
         "status": status,
-        "synthetic": job.synthetic if synthetic is None else synthetic,
+        "synthetic": job.data["kind"] == "synthetic",
+        "data": job.data,
         "profile": cfg.profile,
+        "deviations": deviations(cfg),
         "config": cfg.to_dict(),
         "metrics": result.metrics if result else None,
         "history": result.history if result else [],
@@ -217,16 +210,15 @@ def _save_features(path: Path, features: dict[str, np.ndarray]) -> None:
     for key in features:
         if key.endswith("_y"):
             out[key] = np.asarray(features[key], dtype=np.int64)
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(tmp, **out)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: savez adds no suffix
+        np.savez_compressed(f, **out)
 
 
 @functools.cache
 def _git() -> tuple[str | None, bool | None]:
     def git(*args: str) -> str | None:
         try:
-            done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
+            done = subprocess.run(["git", "-C", str(SOURCE), *args], capture_output=True,
                                   text=True, timeout=10, check=True)
         except (OSError, subprocess.SubprocessError):
             return None

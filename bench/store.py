@@ -9,8 +9,10 @@ folder alone (DomainBed's idea: relaunching a sweep is how it resumes):
 - ``failed``: a record with status ``failed``; never counted, retried by the next sweep;
 - ``done`` / ``diverged``: finished; never retrained.
 
-``record.json`` is written last and atomically (temp file, fsync, ``os.replace``), so a record
+``record.json`` is written last and atomically (:func:`vsboost.files.atomic_write`), so a record
 is either absent or complete: a killed process can leave an incomplete run, never a partial record.
+A record that does not parse or does not hold the schema's fields (hand-edited) counts as absent
+everywhere: sweeps redo the run and reports never see it.
 """
 
 from __future__ import annotations
@@ -20,23 +22,31 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import filelock
 
+from vsboost.errors import UserError
+from vsboost.files import atomic_write
+
 SCHEMA = 1
+SCHEMAS = (1,)  # record schemas this code reads
 RECORD = "record.json"
 LOG = "log.txt"
 FEATURES = "features.npz"
 RUNS_CSV = "runs.csv"
 CKPT_DIR = "_ckpt"
+REFERENCE_DIR = "_reference"
+REFERENCE_METHOD = ("closed-form ridge from class embedding to class-mean feature, nearest "
+                    "predicted centre over S+U; no training")
 LOCK_DIR = "_locks"
 
 FINISHED = ("done", "diverged")
-STATUSES = ("done", "diverged", "failed", "incomplete", "not launched")
+RECORD_STATUSES = ("done", "diverged", "failed")  # what a record can say
+STATUSES = (*RECORD_STATUSES, "incomplete", "not launched")  # what a run can be
+KEY_FIELDS = ("dataset", "row", "seed_index", "config_hash", "data_fingerprint")
 
 # runs.csv: these columns first, in this order; flattened metrics follow, sorted by name.
 KEY_COLUMNS = ("run_id", "dataset", "row", "seed_index", "seed", "config_hash", "data_fingerprint",
@@ -44,12 +54,12 @@ KEY_COLUMNS = ("run_id", "dataset", "row", "seed_index", "seed", "config_hash", 
 PROVENANCE_COLUMNS = ("git_commit", "device", "torch", "wall_s", "finished")
 
 
-class BenchError(Exception):
+class BenchError(UserError):
     """A problem a person must fix (bad folder, bad name): one line, printed without traceback."""
 
 
 def run_id(dataset: str, row: str, seed_index: int, config_hash: str, data_fingerprint: str) -> str:
-    # Only what changes the result (STYLE: no paths, hosts or times in the key).
+    # Only what changes the result (docs/harness.md: no paths, hosts or times in the key).
     return f"{dataset}-{row}-s{seed_index}-{config_hash}-{data_fingerprint[:8]}"
 
 
@@ -94,41 +104,44 @@ def status_of(run_dir: Path) -> str:
 
 
 def read_record(run_dir: Path) -> dict | None:
-    """The run's record, or None when there is none yet. A record that does not parse (hand-edited:
-    our writes are atomic) counts as absent, so the run is redone instead of trusted."""
+    """The run's record, or None when there is none yet. A record that does not parse or lacks
+    the schema's fields (hand-edited: our writes are atomic) counts as absent, so the run is redone
+    instead of trusted."""
     path = Path(run_dir) / RECORD
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
         return None
-    if not isinstance(record, dict) or record.get("status") not in ("done", "diverged", "failed"):
-        return None
-    return record
+    return record if problem(record) is None else None
+
+
+def problem(record: Any) -> str | None:
+    """What is wrong with a record against the schema, or None when it is a valid record."""
+    if not isinstance(record, dict) or record.get("schema") not in SCHEMAS:
+        return f"'schema' one of {', '.join(map(str, SCHEMAS))}"
+    key = record.get("key")
+    if not isinstance(key, dict) or any(k not in key for k in KEY_FIELDS):
+        return f"'key' holding {', '.join(KEY_FIELDS)}"
+    if not isinstance(record.get("run_id"), str):
+        return "'run_id'"
+    if record.get("status") not in RECORD_STATUSES:
+        return f"'status' one of {', '.join(RECORD_STATUSES)}"
+    if not isinstance(record.get("synthetic"), bool):
+        return "'synthetic' true or false"
+    if record["status"] == "done" and not isinstance(record.get("metrics"), dict):
+        return "'metrics' (status is done)"
+    return None
 
 
 def write_record(run_dir: Path, record: dict) -> Path:
     """Write ``record.json`` atomically. Non-finite floats become null (JSON has no NaN, and a NaN
-    must never reach a table)."""
+    must never reach a table). A record that breaks the schema is a bug: it raises, writes
+    nothing."""
+    wrong = problem(record)
+    if wrong is not None:
+        raise ValueError(f"refusing to write a record without {wrong}")
     text = json.dumps(_json_safe(record), indent=1, allow_nan=False) + "\n"
-    return atomic_write(Path(run_dir) / RECORD, text.encode("utf-8"))
-
-
-def atomic_write(path: Path, data: bytes) -> Path:
-    """Write ``path`` so that readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; records are meant to be read by anyone
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    return atomic_write(Path(run_dir) / RECORD, text)
 
 
 def append_log(run_dir: Path, text: str) -> None:
@@ -146,9 +159,38 @@ def run_dirs(folder: Path) -> Iterator[Path]:
 
 
 def load_records(folder: Path) -> list[dict]:
-    """Every record of a sweep folder (done, diverged and failed), sorted by run id."""
+    """Every record of a sweep folder (done, diverged and failed), sorted by run id: the one way
+    sweeps, tables, figures and checks read records."""
     records = (read_record(d) for d in run_dirs(folder))
     return [r for r in records if r is not None]
+
+
+# ---------------------------------------------------------------- reference records
+def write_reference(folder: Path, dataset: str, fingerprint: str, scores: dict) -> Path:
+    """The closed-form reference of one dataset's files (:func:`vsboost.synthetic.reference`):
+    a record kind of its own, ``_reference/<DS>-<fingerprint>.json``, never a run."""
+    path = Path(folder) / REFERENCE_DIR / f"{dataset}-{fingerprint[:8]}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"kind": "reference", "method": REFERENCE_METHOD, "dataset": dataset,
+            "data_fingerprint": fingerprint, "metrics": scores}
+    return atomic_write(path, json.dumps(_json_safe(body), indent=1, allow_nan=False) + "\n")
+
+
+def has_reference(folder: Path, dataset: str, fingerprint: str) -> bool:
+    return (Path(folder) / REFERENCE_DIR / f"{dataset}-{fingerprint[:8]}.json").is_file()
+
+
+def load_references(folder: Path) -> list[dict]:
+    """Every reference record of a sweep folder; one that does not parse counts as absent."""
+    out = []
+    for path in sorted((Path(folder) / REFERENCE_DIR).glob("*.json")):
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(body, dict) and body.get("kind") == "reference":
+            out.append(body)
+    return out
 
 
 # ---------------------------------------------------------------- locks
@@ -214,7 +256,7 @@ def write_runs_csv(folder: Path) -> Path:
                                 lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        return atomic_write(folder / RUNS_CSV, buffer.getvalue().encode("utf-8"))
+        return atomic_write(folder / RUNS_CSV, buffer.getvalue())
 
 
 def _flat(metrics: dict, prefix: str = "") -> dict[str, Any]:
@@ -237,12 +279,3 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _fsync_dir(folder: Path) -> None:
-    # The rename itself must survive a power cut, not only the file's bytes.
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -14,19 +14,21 @@ import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
-from bench import runner, store
+from bench import runner, settings, store
 
 PENDING = ("not launched", "incomplete", "failed")
 FEATURES = ("auto", "all", "none")
 
 
 @dataclass(frozen=True)
-class Cell:
+class RunState:
+    """One run of the grid and where it stands."""
+
     dataset: str
     row: str
     seed_index: int
@@ -37,21 +39,27 @@ class Cell:
 @dataclass
 class Plan:
     folder: Path
-    cells: list[Cell]
+    cells: list[RunState]
     jobs: list[runner.Job]
+    # synthetic datasets: (data root, fingerprint) of the files whose closed-form reference the
+    # reports show beside the trained rows
+    references: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequence[int], *,
               results: Path, name: str | None = None, profile: str = "paper",
               overrides: Sequence[tuple[str, str]] = (), data_root: Path | None = None,
               synthetic: bool = False, seeds_per_job: int = 5, device: str | None = None,
-              features: str = "auto") -> Plan:
+              features: str = "auto", data_label: str | None = None) -> Plan:
     """Validate the whole grid and read each run's state; writes nothing to ``results``.
 
-    The runs go to ``results/<name>``; without a name, ``<profile>-synthetic`` or
-    ``<profile>-real`` after the data actually read, so the two kinds never share a folder."""
-    from vsboost import config as vconfig
-    from vsboost import data as vdata
+    Real data is verified against the data lock first: a file whose sha256 differs from its pin
+    stops the plan, unless ``data_label`` names the data as the user's own (``custom``: recorded
+    with its label, never compared with the paper). The runs go to ``results/<name>``; without a
+    name, ``<profile>-<kind>`` (``-<label>`` for custom data) after the data actually read, so
+    kinds never share a folder."""
+    from vsboost import config
+    from vsboost.data import load
 
     for option, values in (("--datasets", datasets), ("--rows", rows), ("--seeds", seed_indices)):
         if not values:
@@ -64,7 +72,7 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
         raise store.BenchError(f"--features {features!r}: expected one of {', '.join(FEATURES)}")
     # ===== every config first: a typo in --set fails before any data is read =====
     overrides = tuple(overrides)
-    configs = {(ds, row): vconfig.make_config(ds, row, profile, dict(overrides))
+    configs = {(ds, row): config.make_config(ds, row, profile, dict(overrides))
                for ds in datasets for row in rows}
     if name is not None:
         store.sweep_folder(results, name)
@@ -72,15 +80,17 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     if synthetic:
         root = runner.synthetic_root(data_root, datasets)
     else:
-        root = Path(data_root) if data_root is not None else runner.DEFAULT_DATA_ROOT
-    fingerprints, is_synthetic = {}, {}
+        root = settings.data_root(data_root)
+    fingerprints, provenance = {}, {}
     for ds in tqdm(datasets, desc="reading data", unit="dataset", leave=False,
                    disable=None):
-        data = vdata.load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent)
-        fingerprints[ds], is_synthetic[ds] = data.fingerprint, data.synthetic
+        data = load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent)
+        fingerprints[ds] = data.fingerprint
+        provenance[ds] = data_provenance(root, ds, data.files, data.synthetic, data_label)
         del data
     if name is None:
-        name = f"{profile}-{'synthetic' if any(is_synthetic.values()) else 'real'}"
+        kinds = sorted({p["kind"] for p in provenance.values()})
+        name = f"{profile}-{'-'.join(kinds)}" + (f"-{data_label}" if data_label else "")
     folder = store.sweep_folder(results, name)
     store.check_writable(folder)
     # ===== each run's state, and jobs for the pending ones =====
@@ -88,7 +98,7 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     for (ds, row), cfg in configs.items():
         for i in seed_indices:
             rid = store.run_id(ds, row, i, cfg.hash(), fingerprints[ds])
-            cells.append(Cell(ds, row, i, rid, _status(folder, rid)))
+            cells.append(RunState(ds, row, i, rid, _status(folder, rid)))
     jobs = []
     for ds, row in configs:
         pending = [c.seed_index for c in cells
@@ -98,12 +108,36 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
             jobs.append(runner.Job(
                 dataset=ds, row=row, profile=profile, overrides=overrides,
                 seed_indices=tuple(pending[start:start + seeds_per_job]), data_root=str(root),
-                folder=str(folder), fingerprint=fingerprints[ds], synthetic=is_synthetic[ds],
+                folder=str(folder), fingerprint=fingerprints[ds], data=provenance[ds],
                 device=device, features=keep))
-    return Plan(folder, cells, jobs)
+    references = {ds: (str(root), fingerprints[ds]) for ds in datasets
+                  if provenance[ds]["kind"] == "synthetic"}
+    return Plan(folder, cells, jobs, references)
 
 
-def refresh(plan: Plan) -> list[Cell]:
+def data_provenance(root: Path, dataset: str, files: dict[str, str], synthetic: bool,
+                    label: str | None) -> dict:
+    """The ``data`` block of a run's record: its kind (``real``, ``synthetic`` or ``custom``),
+    the label of custom data, and each file read with its sha256 and status against the lock.
+    Real files that do not match their pin stop here, unless a label makes them custom data."""
+    from bench import datasets
+
+    if synthetic:
+        return {"kind": "synthetic", "label": label, "files": {}}
+    statuses = datasets.file_statuses(datasets.read_lock(), dataset, files)
+    if label is not None:
+        return {"kind": "custom", "label": label, "files": statuses}
+    for rel, f in statuses.items():
+        if f["status"] == "mismatch":
+            raise datasets.DatasetError(
+                f"{Path(root) / rel}: sha256 {f['sha256']} but datasets.lock pins {f['pinned']}, "
+                f"so this is not the paper's file; fix: `bench data fetch {dataset}` to restore "
+                "it, or pass --data-label NAME to run your own features as custom data (never "
+                "compared with the paper)")
+    return {"kind": "real", "label": None, "files": statuses}
+
+
+def refresh(plan: Plan) -> list[RunState]:
     """The plan's cells with their current status."""
     return [replace(c, status=_status(plan.folder, c.run_id)) for c in plan.cells]
 
@@ -120,7 +154,7 @@ def _status(folder: Path, rid: str) -> str:
     return status
 
 
-def summary(cells: Sequence[Cell]) -> str:
+def summary(cells: Sequence[RunState]) -> str:
     """``12 runs: 4 done (1 diverged) / 1 failed / 2 incomplete / 5 not launched -> 8 to run``."""
     n = Counter(c.status for c in cells)
     finished = n["done"] + n["diverged"]
@@ -135,7 +169,7 @@ def summary(cells: Sequence[Cell]) -> str:
 
 
 def execute(plan: Plan, *, launcher: str = "local", jobs: int = 1, cluster: str | None = None,
-            submitit_options: dict | None = None) -> list[Cell]:
+            submitit_options: dict | None = None) -> list[RunState]:
     """Run every job of the plan; returns the cells' statuses afterwards. A job that crashes its
     worker is reported and the others go on (its runs stay incomplete and are retried next time)."""
     if launcher == "local" and any(j.device == "cuda" for j in plan.jobs):
@@ -146,6 +180,7 @@ def execute(plan: Plan, *, launcher: str = "local", jobs: int = 1, cluster: str 
                                    "use --device auto or --device cpu")
     if plan.jobs:
         plan.folder.mkdir(parents=True, exist_ok=True)
+        write_references(plan)
         if launcher == "submitit":
             _run_submitit(plan, cluster, submitit_options or {})
         elif jobs > 1:
@@ -155,6 +190,15 @@ def execute(plan: Plan, *, launcher: str = "local", jobs: int = 1, cluster: str 
     if plan.folder.is_dir():
         store.write_runs_csv(plan.folder)
     return refresh(plan)
+
+
+def write_references(plan: Plan) -> None:
+    """The closed-form reference of each synthetic dataset's files, once per data version."""
+    from vsboost import synthetic
+
+    for ds, (root, fingerprint) in plan.references.items():
+        if not store.has_reference(plan.folder, ds, fingerprint):
+            store.write_reference(plan.folder, ds, fingerprint, synthetic.reference(root, ds))
 
 
 def _describe(job: runner.Job) -> str:

@@ -1,4 +1,5 @@
-"""GPU check in one go, for a session that has a GPU (issue 4, target 4).
+"""GPU check in one go, for a session that has a GPU: does the `reproduce` grid fit in an hour of
+one GPU (target 4 of `bench perf`, reports/perf.md)?
 
     benchmarks/gpu_check.sh            # or: python benchmarks/gpu_check.py
 
@@ -22,7 +23,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import perf  # noqa: E402
+from bench.perf import perf  # noqa: E402
+from bench.perf.measure import shaped_benchmark  # noqa: E402
+from bench.perf.projection import grid_seconds  # noqa: E402
+from bench.perf.render import fmt_time  # noqa: E402
 from vsboost.config import DATASETS, ROWS, make_config  # noqa: E402
 from vsboost.train import VSBoost, train  # noqa: E402
 
@@ -42,7 +46,7 @@ def card() -> torch.device:
 def no_sync_in_the_step(dev: torch.device) -> None:
     for row in ROWS:
         cfg = make_config("FLO", row, "paper", {"checkpoint_every": 0})  # FLO: outside negatives
-        model = VSBoost(perf.shaped_benchmark("FLO", dev), cfg, [0, 1], dev)
+        model = VSBoost(shaped_benchmark("FLO", dev), cfg, [0, 1], dev)
         episodes = model.draw_epoch()[0]
         model.iteration(episodes[:, 0])  # warm-up: lazy initialisation may synchronise
         torch.cuda.synchronize()
@@ -58,7 +62,7 @@ def one_epoch(dev: torch.device) -> None:
     trainings = {}
     speedups = []
     for name in DATASETS:
-        data = perf.shaped_benchmark(name, dev)
+        data = shaped_benchmark(name, dev)
         cfg = make_config(name, "full", "paper", {"checkpoint_every": 0})
         one = dataclasses.replace(cfg, gan_epochs=1)
         walls = {}
@@ -74,15 +78,15 @@ def one_epoch(dev: torch.device) -> None:
         trainings[name] = cfg.gan_epochs * walls[SEEDS] / SEEDS  # per seed, stacked
         print(f"{name:4s} one epoch incl. evaluation: {walls[1]:.2f} s (1 seed), "
               f"{walls[SEEDS]:.2f} s ({SEEDS} stacked, {speedups[-1]:.1f}x); one training "
-              f"{perf.fmt_time(cfg.gan_epochs * walls[1])} alone, "
-              f"{perf.fmt_time(cfg.gan_epochs * walls[SEEDS])} for {SEEDS} stacked")
-    grid = perf.grid_seconds(trainings, SEEDS, speedup=1.0)  # stacking already in `trainings`
+              f"{fmt_time(cfg.gan_epochs * walls[1])} alone, "
+              f"{fmt_time(cfg.gan_epochs * walls[SEEDS])} for {SEEDS} stacked")
+    grid = grid_seconds(trainings, SEEDS, speedup=1.0)  # stacking already in `trainings`
     print(f"projected reproduce grid ({len(DATASETS)} x {len(ROWS)} rows x {SEEDS} seeds, every "
-          f"row costed as full, seeds stacked): {perf.fmt_time(grid)}")
+          f"row costed as full, seeds stacked): {fmt_time(grid)}")
 
 
 if __name__ == "__main__":
     device = card()
     no_sync_in_the_step(device)
     one_epoch(device)
-    perf.perf(["--device", "cuda"], standalone_mode=False)
+    perf(["--device", "cuda"], standalone_mode=False)

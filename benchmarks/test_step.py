@@ -7,9 +7,8 @@ Each records its FLOPs per call in ``extra_info`` so that GFLOP/s can be read of
 import pytest
 import torch
 
-from bench import perf
+from bench.perf import measure
 from vsboost import evaluate
-from vsboost.config import make_config
 from vsboost.train import VSBoost
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -17,8 +16,7 @@ ROUNDS = 3  # choice: a CUB iteration takes seconds on 2 CPU cores
 
 
 def _model(dataset: str, members: int) -> VSBoost:
-    cfg = make_config(dataset, "full", "paper", {"checkpoint_every": 0})
-    return VSBoost(perf.shaped_benchmark(dataset, DEVICE), cfg, list(range(members)), DEVICE)
+    return measure.paper_model(dataset, DEVICE, range(members))
 
 
 def _run(benchmark, fn):
@@ -26,11 +24,11 @@ def _run(benchmark, fn):
     --benchmark-disable, where the body runs once)."""
     def synced():
         out = fn()
-        perf._sync(DEVICE)
+        measure.sync(DEVICE)
         return out
 
     if not benchmark.disabled:
-        benchmark.extra_info["gflop_per_call"] = perf._counted(synced)[0] / 1e9
+        benchmark.extra_info["gflop_per_call"] = measure.counted(synced)[0] / 1e9
     return benchmark.pedantic(synced, rounds=ROUNDS)
 
 
@@ -51,25 +49,19 @@ def cub_eval():
 def test_eval_features_at_cub_shapes(benchmark, cub_eval):
     model, _ = cub_eval
     feats = _run(benchmark, model.eval_features)
-    assert feats["syn"].shape == (1, len(model.data.unseen) * model.cfg.syn_num, model.cfg.enc_dim)
+    assert feats.syn.shape == (1, len(model.data.unseen) * model.cfg.syn_num, model.cfg.enc_dim)
 
 
 def test_gzsl_classifier_epoch_at_cub_shapes(benchmark, cub_eval):
-    model, f = cub_eval
-    data, cfg = model.data, model.cfg
-
-    def fit():
-        return evaluate.gzsl_scores(f["train"], data.train_y, f["syn"], f["syn_y"], f["seen"],
-                                    data.test_seen_y, f["unseen"], data.test_unseen_y,
-                                    data.n_classes, model.gens, epochs=1, lr=cfg.cls_lr,
-                                    batch=cfg.syn_num)
-
-    scores = _run(benchmark, fit)
+    model, feats = cub_eval
+    settings = {**evaluate.fit_settings(model.cfg), "epochs": 1}
+    scores = _run(benchmark, lambda: evaluate.gzsl_scores(feats, model.data, model.gens,
+                                                          **settings))
     assert scores.shape == (1, 1, 3)
 
 
 def test_square_matmul_peak(benchmark):
-    n = perf.SQUARE_N
+    n = measure.SQUARE_N
     a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
     out = _run(benchmark, lambda: a @ b)
     assert out.shape == (n, n)

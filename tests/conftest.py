@@ -1,4 +1,4 @@
-"""Shared fixtures: the embedded synthetic benchmark and the real metadata (SPEC §1)."""
+"""Shared fixtures: the embedded synthetic benchmark and the real metadata (docs/data.md)."""
 
 from __future__ import annotations
 

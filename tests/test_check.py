@@ -8,21 +8,29 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench import check, paper
+from bench import check, paper, store
 from bench.cli import cli
 
 RECORDS = Path(__file__).parent / "fixtures" / "records"
 
 
-def record(dataset, row, seed_index, usg, *, acc=None, synthetic=False, profile="paper"):
+def record(dataset, row, seed_index, usg, *, acc=None, synthetic=False, profile="paper",
+           data_kind=None, status="verified", deviations=None, config_hash="a" * 12,
+           fingerprint="f" * 16):
     """A done record whose `paper`-protocol U, S, H (percent) are ``usg``; `last` is 10 lower."""
     u, s, h = (v / 100 for v in usg)
     acc = h if acc is None else acc / 100
+    kind = data_kind or ("synthetic" if synthetic else "real")
+    files = {} if kind == "synthetic" else {f"{dataset}/att_splits.mat": {
+        "sha256": "1" * 64, "pinned": "1" * 64 if status == "verified" else "2" * 64,
+        "status": status}}
     return {
-        "schema": 1, "run_id": f"{dataset}-{row}-s{seed_index}-aaaaaaaaaaaa-ffffffff",
+        "schema": 1, "run_id": f"{dataset}-{row}-s{seed_index}-{config_hash}-{fingerprint[:8]}",
         "key": {"dataset": dataset, "row": row, "seed_index": seed_index, "seed": 1,
-                "config_hash": "aaaaaaaaaaaa", "data_fingerprint": "f" * 16},
+                "config_hash": config_hash, "data_fingerprint": fingerprint},
         "status": "done", "synthetic": synthetic, "profile": profile,
+        "data": {"kind": kind, "label": "mine" if kind == "custom" else None, "files": files},
+        "deviations": deviations or {},
         "config": {"dataset": dataset, "row": row, "profile": profile},
         "metrics": {"paper": {"U": u, "S": s, "H": h, "epoch": 1, "cls_epoch": 1},
                     "last": {"U": u - 0.1, "S": s - 0.1, "H": h - 0.1, "epoch": 1,
@@ -60,10 +68,10 @@ def test_runs_matching_the_paper_pass():
 
 def test_cells_below_paper_minus_tolerance_fail_and_are_listed(tmp_path):
     recs = as_paper(rows=("full",)) + as_paper(rows=("plain",), shift=-1.5)
-    code, text = check.run(write(tmp_path, recs), tolerance=1.0)
-    assert code == 1
+    passed, text = check.run(write(tmp_path, recs), tolerance=1.0)
+    assert not passed
     assert "FAIL: 3 of" in text and "Table 4 CUB plain H (paper) -1.5" in text
-    assert check.run(tmp_path, tolerance=2.0)[0] == 0
+    assert check.run(tmp_path, tolerance=2.0)[0]
 
 
 def test_check_compares_the_paper_protocol_only():
@@ -73,21 +81,49 @@ def test_check_compares_the_paper_protocol_only():
 
 def test_hand_made_real_looking_records_pass_and_fail_where_they_should():
     """The checked-in fixtures: all within 1 point of the paper but CUB plain U (-2.4), H (-1.2)."""
-    failing = check.failing(check.compare_paper(check.tables.load_records(RECORDS)))
+    failing = check.failing(check.compare_paper(store.load_records(RECORDS)))
     assert {(c.source, c.ours.dataset, c.ours.row, c.ours.metric) for c in failing} == {
         ("Table 4", "CUB", "plain", "U"), ("Table 4", "CUB", "plain", "H")}
 
 
 def test_synthetic_runs_are_refused_with_exit_2(tmp_path):
-    code, text = check.run(write(tmp_path, as_paper(synthetic=True)))
-    assert code == 2
-    assert "refusing to compare 2 SYNTHETIC runs with the paper" in text
-    assert "--baseline" in text
+    with pytest.raises(check.CheckRefused, match="refusing to compare 2 SYNTHETIC runs") as err:
+        check.run(write(tmp_path, as_paper(synthetic=True)))
+    assert "--baseline" in str(err.value)
 
 
 def test_nothing_to_compare_is_exit_2(tmp_path):
-    code, text = check.run(tmp_path)
-    assert code == 2 and "nothing to compare" in text
+    with pytest.raises(check.CheckRefused, match="nothing to compare"):
+        check.run(tmp_path)
+
+
+@pytest.mark.parametrize(("kw", "why"), [
+    ({"data_kind": "custom"}, "runs on CUSTOM data 'mine'"),
+    ({"status": "mismatch"}, "read files that do not match datasets.lock"),
+    ({"profile": "smoke"}, "use another profile than `paper`"),
+    ({"deviations": {"gan_epochs": {"value": 1, "default": 300}}}, "changed settings"),
+])
+def test_paper_comparison_refuses_what_is_not_the_papers_data_and_settings(tmp_path, kw, why):
+    with pytest.raises(check.CheckRefused, match=why) as err:
+        check.run(write(tmp_path, as_paper(**kw)))
+    assert "\n" not in str(err.value) and "fix:" in str(err.value)
+
+
+def test_records_without_data_verification_are_refused_for_the_paper(tmp_path):
+    recs = as_paper()
+    for r in recs:
+        del r["data"]
+    with pytest.raises(check.CheckRefused, match="without checking their files"):
+        check.compare_paper(recs)
+
+
+def test_allowed_deviations_are_printed_beside_each_verdict(tmp_path):
+    changed = {"gan_epochs": {"value": 1, "default": 300}}
+    passed, text = check.run(write(tmp_path, as_paper(deviations=changed)),
+                             allow_deviations=True)
+    assert passed
+    verdicts = [line for line in text.splitlines() if line.startswith("| Table")]
+    assert verdicts and all("† changed: gan_epochs=1 (default 300)" in v for v in verdicts)
 
 
 # ===== against a baseline =====
@@ -96,19 +132,28 @@ def test_baseline_catches_a_drop_in_h_on_synthetic_data(tmp_path):
     base = write(tmp_path / "base", as_paper(synthetic=True, profile="smoke"))
     same = write(tmp_path / "same", as_paper(synthetic=True, profile="smoke"))
     worse = write(tmp_path / "worse", as_paper(synthetic=True, profile="smoke", shift=-3.0))
-    assert check.run(same, baseline_dir=base)[0] == 0
-    code, text = check.run(worse, baseline_dir=base)
-    assert code == 1 and "baseline CUB full H (paper) -3.0" in text
+    assert check.run(same, baseline_dir=base)[0]
+    passed, text = check.run(worse, baseline_dir=base)
+    assert not passed and "baseline CUB full H (paper) -3.0" in text
 
 
 def test_baseline_of_another_kind_or_profile_is_refused(tmp_path):
     syn = write(tmp_path / "syn", as_paper(synthetic=True, profile="smoke"))
     real = write(tmp_path / "real", as_paper(profile="smoke"))
     paper_profile = write(tmp_path / "pp", as_paper(synthetic=True, profile="paper"))
-    code, text = check.run(syn, baseline_dir=real)
-    assert code == 2 and "baseline runs are real but these are synthetic" in text
-    code, text = check.run(syn, baseline_dir=paper_profile)
-    assert code == 2 and "expected the same profile" in text
+    with pytest.raises(check.CheckRefused, match="baseline runs are real but these are synthetic"):
+        check.run(syn, baseline_dir=real)
+    with pytest.raises(check.CheckRefused, match="expected the same profile"):
+        check.run(syn, baseline_dir=paper_profile)
+
+
+@pytest.mark.parametrize(("kw", "what"), [({"fingerprint": "e" * 16}, "data fingerprint"),
+                                          ({"config_hash": "b" * 12}, "config hash")])
+def test_baseline_on_other_data_or_settings_is_refused(tmp_path, kw, what):
+    base = write(tmp_path / "base", as_paper(synthetic=True, profile="smoke"))
+    other = write(tmp_path / "other", as_paper(synthetic=True, profile="smoke", **kw))
+    with pytest.raises(check.CheckRefused, match=f"CUB full: baseline runs have {what}"):
+        check.run(other, baseline_dir=base)
 
 
 # ===== command line =====
@@ -120,3 +165,23 @@ def test_bench_check_exit_codes(tmp_path, shift, synthetic, code):
     result = CliRunner().invoke(cli, ["check", "--results", str(tmp_path / "results"),
                                       "--name", "x"])
     assert result.exit_code == code, result.output
+
+
+def test_baseline_tolerance_is_derived_from_the_seed_spread_and_compares_the_same_seeds(tmp_path):
+    spread = [-2.0, 2.0, -1.0, 1.0, 0.0, 0.0]  # baseline seeds 0..5 around the paper's numbers
+    base = [r for i, d in enumerate(spread)
+            for r in as_paper(synthetic=True, profile="smoke", seeds=6, shift=d)
+            if r["key"]["seed_index"] == i]
+    ours = [r for r in base if r["key"]["seed_index"] < 2]  # seeds 0 and 1, unchanged
+    (comp,) = [c for c in check.compare_baseline(ours, base)
+               if (c.ours.metric, c.ours.protocol) == ("H", "paper")]
+    sigma = 1.4142135623730951  # sample std of `spread`
+    assert comp.reference == comp.ours.mean  # paired: the baseline's seeds 0 and 1
+    assert comp.tolerance == pytest.approx(check.K_SE * sigma * (1 / 2 + 1 / 2) ** 0.5)
+    assert not comp.failing
+    moved = [dict(r, metrics={k: {m: (v + 0.06 if isinstance(v, float) else v)
+                                  for m, v in p.items()} if k != "czsl" else p
+                              for k, p in r["metrics"].items()}) for r in ours]
+    up = check.compare_baseline(moved, base, two_sided=True)
+    assert {c.verdict for c in up if c.ours.metric != "acc"} == {"ABOVE"}  # +6 points > 4.9
+    assert not check.failing(check.compare_baseline(moved, base))  # one-sided: a rise is fine

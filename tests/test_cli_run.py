@@ -91,8 +91,9 @@ def test_table2_trains_what_is_missing_then_writes_the_report(tmp_path, data_roo
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--dataset", "XYZ", "--row", "full"], "unknown dataset 'XYZ'"),
-    (["--dataset", "APY", "--row", "best"], "unknown row 'best'"),
+    (["--dataset", "XYZ", "--row", "full"], "expected one of APY, AWA2, CUB, FLO, SUN, found XYZ"),
+    (["--dataset", "APY", "--row", "best"], "expected one of plain, sml, rml, full, found best"),
+    (["--dataset", "APY", "--row", "full", "--seed-index", "-1"], "'--seed-index'"),
     (["--dataset", "APY", "--row", "full", "--set", "epochs=3"], "unknown config key 'epochs'"),
     (["--dataset", "APY", "--row", "full", "--set", "gan_epochs=ten"], "expected int"),
     (["--dataset", "APY", "--row", "full", "--set", "gan_epochs=-1"], "expected >= 1"),
@@ -118,7 +119,7 @@ def test_a_missing_data_folder_is_one_error_line_and_nothing_written(tmp_path):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    result = bench("run", "--dataset", "XYZ", "--row", "full", "--debug",
+    result = bench("run", "--dataset", "APY", "--row", "full", "--set", "epochs=3", "--debug",
                    "--results", tmp_path / "results")
     assert isinstance(result.exception, ConfigError)
 

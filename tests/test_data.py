@@ -1,4 +1,4 @@
-"""The xlsa17 loader: layout, preprocessing (SPEC §1-2) and one-line errors for bad files."""
+"""The xlsa17 loader: layout, preprocessing (docs/data.md) and one-line errors for bad files."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sklearn.preprocessing import MinMaxScaler
 from vsboost import synthetic
 from vsboost.data import DataError, data_files, load
 
-# SPEC §1, measured on the real metadata: trainval, test_seen, test_unseen, seen, unseen.
+# docs/data.md, measured on the real metadata: trainval, test_seen, test_unseen, seen, unseen.
 REAL_SIZES = {
     "APY": (5932, 1483, 7924, 20, 12),
     "AWA2": (23527, 5882, 7913, 40, 10),
@@ -168,7 +168,7 @@ def test_cub_uses_sentence_embedding_normalised_only_when_asked(synthetic_root):
     unit = load(synthetic_root, "CUB").att.norm(dim=1)
     raw = load(synthetic_root, "CUB", normalize_sent=False).att.norm(dim=1)
     torch.testing.assert_close(unit, torch.ones(200))
-    assert 16 < float(raw.min()) and float(raw.max()) < 23  # as stored (SPEC §1: ~17-22)
+    assert 16 < float(raw.min()) and float(raw.max()) < 23  # as stored (docs/data.md: ~17-22)
 
 
 def test_to_moves_every_tensor(synthetic_root):
@@ -219,14 +219,14 @@ def test_real_metadata_gives_the_real_split_sizes(tmp_path, real_meta, dataset):
 def test_missing_dataset_folder_says_how_to_get_it(tmp_path):
     message = error_of(tmp_path, "SUN")
     assert str(tmp_path / "SUN") in message
-    assert "bench data fetch SUN" in message and "bench data synth" in message
+    assert "bench data fetch -d SUN" in message and "bench data synth" in message
 
 
 def test_missing_file_is_named(tmp_path):
     write_tiny(tmp_path)
     (tmp_path / "APY" / "att_splits.mat").unlink()
     message = error_of(tmp_path)
-    assert "att_splits.mat" in message and "bench data fetch APY" in message
+    assert "att_splits.mat" in message and "bench data fetch -d APY" in message
 
 
 def test_cub_without_sentence_file_is_named(tmp_path):

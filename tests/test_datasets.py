@@ -69,7 +69,7 @@ def test_lock_pins_the_known_hashes_and_leaves_resaved_copies_unpinned():
             "FLO/att_splits.mat": "f7c2841a236b54c7", "SUN/att_splits.mat": "90dcb2a60704ce11"}
     for rel, prefix in sums.items():
         assert files[rel]["sha256"].startswith(prefix)
-    assert files["APY/res101.mat"]["size"] == 129_153_547  # SPEC §1
+    assert files["APY/res101.mat"]["size"] == 129_153_547  # docs/data.md
     assert files["AWA2/res101.mat"]["size"] == 310_966_408
     for rel in ("CUB/att_splits.mat", "CUB/sent_splits.mat"):
         assert files[rel]["sha256"] is None and "RE-SAVED" in files[rel]["provenance"]
@@ -102,7 +102,7 @@ def test_verify_names_each_missing_file_and_how_to_get_it(tiny):
     found = datasets.verify(root, ["APY"], datasets.read_lock(lock_path))
     missing = errors(found)
     assert len(missing) == 2  # the two required files; the optional one is a note
-    assert all("missing" in m and "bench data fetch APY" in m and "xlsa17.zip" in m
+    assert all("missing" in m and "bench data fetch -d APY" in m and "xlsa17.zip" in m
                for m in missing)
 
 
@@ -222,9 +222,9 @@ def test_stats_flag_an_unexplained_difference(tmp_path):
 
 # ===== command line =====
 
-def test_bench_data_verify_exits_2_listing_what_is_missing(tiny):
+def test_bench_data_verify_exits_1_listing_what_is_missing(tiny):
     lock_path, _, root = tiny
-    result = CliRunner().invoke(cli, ["data", "verify", "APY", "--root", str(root),
+    result = CliRunner().invoke(cli, ["data", "verify", "-d", "APY", "--data-root", str(root),
                                       "--lock", str(lock_path)])
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # a check that found a problem, not a wrong input
     assert "APY/res101.mat: missing" in result.output

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import figures, tables
+from bench import figures, reports, store, tables
+from bench.cells import ReportError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FAST = {"max_iter": 250}  # sklearn's minimum: enough to test the plumbing, not a pretty figure
@@ -86,14 +87,14 @@ def test_tsne_uses_the_full_row_run_with_features_at_the_lowest_seed(tmp_path):
     _run(results, "full", 0, False)
     chosen = _run(results, "full", 1, True)
     _run(results, "full", 2, True)
-    records = [r for r in tables.load_records(results)
+    records = [r for r in store.load_records(results)
                if (results / r["run_id"] / "features.npz").is_file()]
     assert [r["run_id"] for r in tables.tsne_runs(records)] == [chosen]
-    paths = tables.write_tsne(results, tmp_path / "out", **FAST)
+    paths = reports.write_tsne(results, tmp_path / "out", **FAST)
     assert [p.name for p in paths] == ["tsne_AWA2.png"]
 
 
 def test_tsne_without_features_says_how_to_get_them(tmp_path):
     _run(tmp_path / "demo", "full", 0, False)
-    with pytest.raises(tables.ReportError, match="features.npz"):
-        tables.write_tsne(tmp_path / "demo", tmp_path / "out")
+    with pytest.raises(ReportError, match="features.npz"):
+        reports.write_tsne(tmp_path / "demo", tmp_path / "out")

@@ -1,14 +1,21 @@
-"""The pure parts of `bench perf` (FLOP counting, projections, the report) and the exactness of
-the core's performance rewrites: none may change a number beyond float rounding."""
+"""The pure parts of `bench perf` (FLOP counting, projections, target verdicts, the report) and
+the exactness of the core's performance rewrites: none may change a number beyond float rounding."""
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
 
-from bench import perf
+from bench.cli import cli
+from bench.perf import measure, projection, render, worker
+from bench.store import BenchError
 from vsboost.losses import gradient_penalty
 from vsboost.models import Critic, StackedLinear, reset_all
+
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
 
 def _dataset(**over):
@@ -34,7 +41,7 @@ def _run(device="cpu", datasets=None, **over):
 
 
 def test_projection_is_steps_times_iteration_plus_evaluation_per_epoch():
-    p = perf.project(_dataset())
+    p = projection.project(_dataset())
     assert p["epoch_s"] == 110 * 2.0
     assert p["training_s"] == 300 * (220.0 + 15.0)
     assert p["iter_gflops"] == pytest.approx(50.0)
@@ -42,26 +49,30 @@ def test_projection_is_steps_times_iteration_plus_evaluation_per_epoch():
     assert p["step_mm_of_peak"] == pytest.approx(0.6)
     assert p["eval_of_epoch"] == pytest.approx(15.0 / 220.0)
     assert p["eval_flops_of_epoch"] == pytest.approx(300e9 / (110 * 100e9))
+    assert p["fit_gflops"] == pytest.approx(20.0)  # 200 GFLOP in 10 s
+    assert p["fit_of_peak"] == pytest.approx(0.2)
 
 
 def test_evaluating_every_second_epoch_halves_the_evaluation_share_of_a_training():
-    p = perf.project(_dataset(eval_every=2))
+    p = projection.project(_dataset(eval_every=2))
     assert p["training_s"] == 300 * (220.0 + 7.5)
 
 
 def test_stack_ratio_compares_m_single_runs_with_one_stacked_run():
-    assert perf.stack_ratio({"members": 5, "single_s": 2.0, "stacked_s": 8.0}) == 1.25
+    stack = _run()["stacking"]
+    assert projection.stack_ratio(stack) == 1.25
+    assert projection.stack_of_peak(stack) == pytest.approx({"single": 0.5, "stacked": 0.625})
 
 
 def test_grid_stacks_only_when_stacking_is_faster():
     trainings = {"APY": 100.0, "CUB": 300.0}
-    assert perf.grid_seconds(trainings, seeds=5, speedup=2.0) == 400 * 4 * 5 / 2
-    assert perf.grid_seconds(trainings, seeds=5, speedup=0.8) == 400 * 4 * 5
+    assert projection.grid_seconds(trainings, seeds=5, speedup=2.0) == 400 * 4 * 5 / 2
+    assert projection.grid_seconds(trainings, seeds=5, speedup=0.8) == 400 * 4 * 5
 
 
 def test_flop_counter_counts_two_flops_per_multiply_add_of_a_stacked_layer():
     layer = StackedLinear(3, 16, 8)
-    flops, out = perf._counted(lambda: layer(torch.rand(3, 5, 16)))
+    flops, out = measure.counted(lambda: layer(torch.rand(3, 5, 16)))
     assert out.shape == (3, 5, 8)
     assert flops == 2 * 3 * 5 * 16 * 8
 
@@ -69,47 +80,119 @@ def test_flop_counter_counts_two_flops_per_multiply_add_of_a_stacked_layer():
 @pytest.mark.parametrize(("seconds", "text"), [(5.04, "5.0 s"), (600, "10.0 min"),
                                                (36000, "10.0 h"), (864000, "10.0 days")])
 def test_times_print_in_a_readable_unit(seconds, text):
-    assert perf.fmt_time(seconds) == text
+    assert render.fmt_time(seconds) == text
 
 
 def test_targets_compare_each_measurement_with_its_bound():
-    got = perf.targets(_run(datasets=[_dataset(), _dataset(dataset="SUN", eval_s=100.0)]))
-    assert got["1. step at CUB shapes, of peak"][1] is True  # 50% >= 40%
-    assert got["2. evaluation / generator epoch"] == ("worst: SUN 45%", False)
-    assert got["3. seeds stacked vs separate runs"][1] is False  # 1.25x < 1.5x
-    assert got["5. demo peak memory"] == ("0.50 GiB", True)
+    got = projection.verdicts(_run(datasets=[_dataset(), _dataset(dataset="SUN", eval_s=100.0)]))
+    assert got["step"].met is True  # 50% >= 40%
+    assert got["eval"].value == pytest.approx(100.0 / 220.0)
+    assert (got["eval"].detail, got["eval"].met) == ({"dataset": "SUN"}, False)  # 45% > 25%
+    assert (got["stacking"].value, got["stacking"].met) == (1.25, False)  # 1.25x < 1.5x
+    assert (got["demo"].value, got["demo"].met) == (2**29, True)  # 0.5 GiB <= 4 GiB
+    assert "grid" not in got  # only measured with every dataset
+
+
+def test_a_value_on_the_bound_meets_it():
+    at_bound = _dataset(eval_s=0.25 * 220.0, iter_flops=80e9)  # exactly 25%, 40%
+    got = projection.verdicts(_run(datasets=[at_bound]))
+    assert got["step"].met is True and got["eval"].met is True
+    assert projection.over_eval_bound(_run(datasets=[at_bound])) == []
 
 
 def test_gpu_run_has_no_step_bound_but_a_grid_bound():
-    got = perf.targets(_run(device="cuda", grid_s=4000.0))
-    assert got["1. step at CUB shapes, of peak"][1] is None
-    assert got["4. reproduce grid on one GPU"] == ("66.7 min", False)
+    got = projection.verdicts(_run(device="cuda", grid_s=4000.0))
+    assert got["step"].met is None
+    assert (got["grid"].value, got["grid"].met) == (4000.0, False)
+    assert (got["stacking"].met, got["eval"].met) == (False, True)  # 1.25x < 4x; 7% <= 25%
+
+
+def _cells(text: str, first: str) -> list[str]:
+    """The cells of the markdown table row whose first cell is ``first``."""
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0] == first:
+            return cells
+    raise AssertionError(f"no table row {first!r} in:\n{text}")
 
 
 def test_report_marks_the_gpu_column_not_measured_without_a_gpu_run():
-    text = perf.render({"cpu": _run()})
-    assert "| 1. step at CUB shapes, of peak | >= 40% on CPU | 50% (matmul at the step's " \
-           "shapes: 60%) | yes | not measured | - |" in text
+    text = render.render({"cpu": _run()})
+    assert _cells(text, "1. step at CUB shapes, of peak") == [
+        "1. step at CUB shapes, of peak", ">= 40% on CPU",
+        "50% (matmul at the step's shapes: 60%)", "yes", "not measured", "-"]
+    assert _cells(text, "5. demo peak memory")[2:4] == ["0.50 GiB", "yes"]
     assert "## GPU\n\nNot measured" in text
-    assert "Test CPU 9000" in text
+    assert "## CPU: Test CPU 9000" in text
+    assert _cells(text, "CUB") == ["CUB", "64", "2.00 s", "100", "50", "50%", "60%", "15.0 s",
+                                   "7% (3%)", "3.7 min", "19.6 h", "1.00 GiB"]
 
 
 def test_report_fills_both_columns_and_is_the_same_text_for_the_same_numbers():
     runs = {"cpu": _run(), "cuda": _run(device="cuda", grid_s=1800.0)}
-    text = perf.render(runs)
-    assert text == perf.render(runs)
-    assert "| 4. reproduce grid on one GPU | <= 60 min | - | - | 30.0 min | yes |" in text
+    text = render.render(runs)
+    assert text == render.render(runs)
+    assert _cells(text, "4. reproduce grid on one GPU") == [
+        "4. reproduce grid on one GPU", "<= 60 min", "-", "-", "30.0 min", "yes"]
     assert "not measured" not in text
     assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}", text)  # no timestamps
 
 
+def test_report_says_what_each_target_is_for():
+    text = render.render({"cpu": _run()})
+    for target in projection.TARGETS.values():
+        assert f"- {target.title}: {target.why}" in text
+
+
+def test_committed_cpu_run_renders_with_its_verdicts_and_rates():
+    run = json.loads((REPORTS / "perf-cpu.json").read_text())
+    text = render.render({"cpu": run})
+    assert _cells(text, "1. step at CUB shapes, of peak")[2:] == [
+        "56% (matmul at the step's shapes: 70%)", "yes", "not measured", "-"]
+    assert _cells(text, "2. evaluation / generator epoch")[2:4] == ["worst: SUN 38%", "**no**"]
+    assert _cells(text, "3. seeds stacked vs separate runs")[2:4] == ["0.95x (5 seeds)", "**no**"]
+    assert _cells(text, "4. reproduce grid on one GPU")[2:4] == ["37.7 days on this CPU", "-"]
+    assert _cells(text, "5. demo peak memory")[2:4] == ["0.46 GiB", "yes"]
+    assert _cells(text, "CUB")[1:6] == ["64", "1.16 s", "109", "94", "56%"]
+    assert "- CPU, evaluation, SUN: its FLOPs alone are 25% of a generator epoch's" in text
+    assert "so 0.95x the throughput of 5 separate runs" in text
+    assert "(5 datasets x 4 rows x 5 seeds): 37.7 days" in text
+    assert "## GPU\n\nNot measured" in text
+
+
 def test_shaped_benchmark_has_the_real_dimensions_and_class_split():
-    data = perf.shaped_benchmark("CUB", scale=0.01)
+    data = measure.shaped_benchmark("CUB", scale=0.01)
     assert data.att.shape == (200, 1024)  # CUB: 1024-d sentence embedding, 150 + 50 classes
     assert data.train_x.shape[1] == 2048
     assert set(data.train_y.tolist()) == set(data.seen.tolist())
     assert set(data.test_unseen_y.tolist()) == set(data.unseen.tolist())
     assert len(data.seen) == 150 and len(data.unseen) == 50
+
+
+def test_a_measurement_runs_in_a_spawned_worker_with_the_threads_asked():
+    env = worker.run({"kind": "environment", "device": "cpu"}, threads=2)
+    assert env["device"] == "cpu"
+    assert env["threads"] == 2  # this process runs one thread (conftest)
+
+
+def test_a_failed_measurement_is_one_line_for_people():
+    job = {"kind": "dataset", "dataset": "NOPE", "device": "cpu", "reps": 1, "cls_epochs": 1}
+    with pytest.raises(BenchError, match="the dataset measurement failed: KeyError"):
+        worker.run(job, threads=1)
+
+
+def test_perf_help_lists_its_options_by_section_with_debug():
+    result = CliRunner().invoke(cli, ["perf", "--help"])
+    assert result.exit_code == 0, result.output
+    for section in ("Measurement:", "Output:", "Debugging:"):
+        assert section in result.output
+    assert "--debug" in result.output
+
+
+def test_perf_refuses_an_unknown_dataset_before_measuring_anything():
+    result = CliRunner().invoke(cli, ["perf", "--device", "cpu", "--datasets", "CUB,XYZ"])
+    assert result.exit_code == 2
+    assert "expected some of APY, AWA2, CUB, FLO, SUN, found XYZ" in result.output
 
 
 def test_closed_form_gradient_penalty_gives_the_double_backward_weight_gradients():
@@ -150,7 +233,7 @@ def test_split_critic_layer_initialises_as_one_layer_over_the_concatenation():
 
 def test_report_explains_each_missed_target_with_its_own_numbers():
     sun = _dataset(dataset="SUN", n_classes=717, eval_s=100.0)
-    text = perf.render({"cpu": _run(datasets=[_dataset(n_classes=200), sun])})
+    text = render.render({"cpu": _run(datasets=[_dataset(n_classes=200), sun])})
     assert "What stands in the way of the missed targets:" in text
     assert "- CPU, evaluation, SUN: its FLOPs alone are 3% of a generator epoch's" in text
     assert "a 717-way classifier" in text

@@ -24,7 +24,8 @@ def test_pending_seeds_of_a_cell_are_grouped_into_jobs_of_at_most_seeds_per_job(
         ("plain", (0, 1)), ("plain", (2, 3)), ("plain", (4,)),
         ("full", (0, 1)), ("full", (2, 3)), ("full", (4,))]
     assert all(c.run_id.endswith("-" + p.jobs[0].fingerprint[:8]) for c in p.cells)
-    assert all(j.synthetic for j in p.jobs)
+    assert all(j.data["kind"] == "synthetic" for j in p.jobs)
+    assert set(p.references) == {"APY"}
 
 
 def test_planning_writes_nothing(tmp_path, data_root):
@@ -34,10 +35,13 @@ def test_planning_writes_nothing(tmp_path, data_root):
 
 def test_finished_and_failed_runs_are_planned_differently(tmp_path, data_root):
     p = plan(tmp_path, data_root, rows=("full",), seeds=(0, 1, 2), seeds_per_job=5)
-    done, failed, _ = (p.folder / c.run_id for c in p.cells)
-    for run, status in ((done, "done"), (failed, "failed")):
+    for cell, status in zip(p.cells, ("done", "failed")):
+        run = p.folder / cell.run_id
         run.mkdir(parents=True)
-        store.write_record(run, {"status": status})
+        key = {"dataset": "APY", "row": "full", "seed_index": cell.seed_index,
+               "config_hash": "-", "data_fingerprint": "-"}
+        store.write_record(run, {"schema": 1, "run_id": cell.run_id, "key": key,
+                                 "status": status, "synthetic": True, "metrics": {}})
     p = plan(tmp_path, data_root, rows=("full",), seeds=(0, 1, 2), seeds_per_job=5)
     assert [c.status for c in p.cells] == ["done", "failed", "not launched"]
     assert [j.seed_indices for j in p.jobs] == [(1, 2)]

@@ -8,6 +8,7 @@ import scipy.io
 
 from vsboost import synthetic
 from vsboost.data import data_files, load
+from vsboost.errors import UserError
 from vsboost.synthetic import LAYOUT, Knobs
 
 SPLITS = ("trainval_loc", "test_seen_loc", "test_unseen_loc")
@@ -113,8 +114,8 @@ def test_features_are_dense_non_negative_and_heavy_tailed(synthetic_root):
 def test_embedding_fidelity_knob_controls_zero_shot_transfer(tmp_path):
     synthetic.write(tmp_path / "none", ["APY"], knobs=Knobs(fidelity=0.0))
     synthetic.write(tmp_path / "full", ["APY"], knobs=Knobs(fidelity=1.0))
-    assert synthetic.baseline_h(tmp_path / "none", "APY") < 0.2
-    assert synthetic.baseline_h(tmp_path / "full", "APY") > 0.5
+    assert synthetic.reference(tmp_path / "none", "APY")["H"] < 0.2
+    assert synthetic.reference(tmp_path / "full", "APY")["H"] > 0.5
 
 
 def test_every_file_carries_the_synthetic_marker(synthetic_root):
@@ -126,13 +127,13 @@ def test_every_file_carries_the_synthetic_marker(synthetic_root):
 
 
 @pytest.mark.parametrize("dataset", synthetic.DATASETS)
-def test_baseline_h_is_in_the_calibrated_range(synthetic_root, dataset):
-    assert 0.3 <= synthetic.baseline_h(synthetic_root, dataset) <= 0.8
+def test_reference_h_is_in_the_calibrated_range(synthetic_root, dataset):
+    assert 0.3 <= synthetic.reference(synthetic_root, dataset)["H"] <= 0.8
 
 
 @pytest.mark.parametrize("dataset", synthetic.DATASETS)
-def test_baseline_h_is_in_the_calibrated_range_with_real_metadata(real_root, dataset):
-    assert 0.3 <= synthetic.baseline_h(real_root, dataset) <= 0.8
+def test_reference_h_is_in_the_calibrated_range_with_real_metadata(real_root, dataset):
+    assert 0.3 <= synthetic.reference(real_root, dataset)["H"] <= 0.8
 
 
 def test_real_metadata_mode_uses_the_real_embeddings_classes_and_sizes(real_root, real_meta):
@@ -161,5 +162,15 @@ def test_real_classes_follow_the_class_lists(real_meta):
 
 
 def test_unknown_dataset_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="AWA3"):
+    with pytest.raises(UserError, match="AWA3"):
         synthetic.write(tmp_path, ["AWA3"])
+
+
+def test_default_files_are_byte_identical_wherever_and_whenever_written(tmp_path, monkeypatch):
+    synthetic.write(tmp_path / "a", ["APY", "CUB"], scale=0.05)
+    monkeypatch.chdir(tmp_path)  # another working directory, another day for scipy's header
+    monkeypatch.setattr("time.asctime", lambda *a: "Thu Jan  1 00:00:00 2099")
+    synthetic.write(tmp_path / "b", ["APY", "CUB"], scale=0.05)
+    for folder in ("APY", "CUB"):
+        for path in sorted((tmp_path / "a" / folder).iterdir()):
+            assert path.read_bytes() == (tmp_path / "b" / folder / path.name).read_bytes(), path

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench import tables
+from bench import reports, store, tables
+from bench.cells import PROTOCOLS, ReportError, cell
 from bench.cli import cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -20,7 +21,7 @@ GOLDEN = FIXTURES / "golden"
 def record(dataset="CUB", row="full", seed_index=0, *, H=0.6, last_H=None, status="done",
            config_hash="aaaaaaaaaaaa", fingerprint="f" * 16, synthetic=False, profile="paper",
            history=None):
-    """A minimal record of the contract's format; U = S = H so every metric is easy to read."""
+    """A minimal record in record.json's format; U = S = H so every metric is easy to read."""
     last_H = H if last_H is None else last_H
     metrics = None
     if status == "done":
@@ -58,30 +59,30 @@ def cells(frame) -> list[str]:
 
 def test_cell_is_mean_pm_sample_std_in_percent_with_n():
     recs = [record(seed_index=0, H=0.50), record(seed_index=1, H=0.60)]
-    c = tables.cell(recs, "CUB", "full", "H", "paper", expected=2)
+    c = cell(recs, "CUB", "full", "H", "paper", expected=2)
     # values 50 and 60: sample std (ddof 1) = 7.07, population std would be 5.0
     assert c.text() == "55.0 ± 7.1 (2)"
 
 
 def test_single_seed_cell_has_no_spread():
-    c = tables.cell([record(H=0.6854)], "CUB", "full", "H", "paper", expected=1)
+    c = cell([record(H=0.6854)], "CUB", "full", "H", "paper", expected=1)
     assert c.text() == "68.5 (1)"
 
 
 def test_cell_missing_seeds_says_how_many_are_done_instead_of_a_mean():
     recs = [record(seed_index=0), record(seed_index=1)]
-    assert tables.cell(recs, "CUB", "full", "H", "paper", expected=5).text() == \
+    assert cell(recs, "CUB", "full", "H", "paper", expected=5).text() == \
         "— 2/5 seeds done"
 
 
 def test_cell_reports_failed_and_diverged_runs():
     failed = [record(seed_index=i, status="failed") for i in range(2)]
-    assert tables.cell(failed, "CUB", "full", "H", "paper", 2).text() == "failed (2)"
+    assert cell(failed, "CUB", "full", "H", "paper", 2).text() == "failed (2)"
     mixed = [record(seed_index=0), record(seed_index=1, status="diverged")]
-    assert tables.cell(mixed, "CUB", "full", "H", "paper", 2).text() == \
+    assert cell(mixed, "CUB", "full", "H", "paper", 2).text() == \
         "60.0 (1) · diverged (1)"
     pending = [record(seed_index=0), record(seed_index=1, status="failed")]
-    assert tables.cell(pending, "CUB", "full", "H", "paper", 3).text() == \
+    assert cell(pending, "CUB", "full", "H", "paper", 3).text() == \
         "— 1/3 seeds done, failed (1)"
 
 
@@ -89,7 +90,7 @@ def test_runs_with_another_config_hash_or_data_are_left_out_and_named():
     recs = [record(seed_index=i, H=0.6) for i in range(3)]
     recs.append(record(seed_index=0, H=0.1, config_hash="bbbbbbbbbbbb"))
     recs.append(record(seed_index=1, H=0.1, fingerprint="e" * 16))
-    c = tables.cell(recs, "CUB", "full", "H", "paper", expected=3)
+    c = cell(recs, "CUB", "full", "H", "paper", expected=3)
     assert c.values == [60.0, 60.0, 60.0]
     notes = " ".join(c.left_out)
     assert "config hash bbbbbbbbbbbb ≠ aaaaaaaaaaaa" in notes
@@ -116,9 +117,9 @@ def test_table4_lists_every_ablation_row_even_without_runs():
 
 
 def test_no_table_cell_is_blank_or_nan():
-    recs = tables.load_records(RECORDS)
+    recs = store.load_records(RECORDS)
     for build in (tables.table2, tables.table3, tables.table4):
-        for protocol in tables.PROTOCOLS:
+        for protocol in PROTOCOLS:
             for text in cells(build(recs, protocol)):
                 assert text.strip() and "nan" not in text.lower()
 
@@ -126,7 +127,7 @@ def test_no_table_cell_is_blank_or_nan():
 # ===== honesty guards =====
 
 def test_mixing_real_and_synthetic_records_is_refused():
-    with pytest.raises(tables.ReportError, match="mix 1 synthetic and 1 real"):
+    with pytest.raises(ReportError, match="mix 1 real and 1 synthetic"):
         tables.render(2, [record(seed_index=0), record(seed_index=1, synthetic=True)], "x")
 
 
@@ -141,7 +142,7 @@ def test_synthetic_report_says_synthetic_and_has_no_paper_columns():
 
 def test_done_record_with_non_finite_metric_is_refused_not_printed():
     bad = record(H=float("nan"))
-    with pytest.raises(tables.ReportError, match="expected a finite fraction"):
+    with pytest.raises(ReportError, match="expected a finite fraction"):
         tables.table2([bad], "paper")
 
 
@@ -150,7 +151,7 @@ def test_done_record_with_non_finite_metric_is_refused_not_printed():
 @pytest.mark.parametrize("table", [2, 3, 4])
 def test_markdown_matches_golden_file(table):
     """Regenerate after a deliberate format change: VSBOOST_UPDATE_GOLDEN=1 pytest ..."""
-    text = tables.render(table, tables.load_records(RECORDS), "records")
+    text = tables.render(table, store.load_records(RECORDS), "records")
     golden = GOLDEN / f"table{table}.md"
     if os.environ.get("VSBOOST_UPDATE_GOLDEN"):
         golden.parent.mkdir(exist_ok=True)
@@ -163,14 +164,15 @@ def test_markdown_matches_golden_file(table):
 def test_load_records_reads_every_run_folder_and_skips_unfinished_ones(tmp_path):
     write(tmp_path, [record(seed_index=0), record(seed_index=1)])
     (tmp_path / "CUB-full-s2-running").mkdir()  # a run in progress has no record yet
-    assert [r["key"]["seed_index"] for r in tables.load_records(tmp_path)] == [0, 1]
+    assert [r["key"]["seed_index"] for r in store.load_records(tmp_path)] == [0, 1]
 
 
-def test_unreadable_record_is_an_error_naming_the_file(tmp_path):
+def test_unreadable_record_counts_as_absent_for_reports_as_for_sweeps(tmp_path):
+    write(tmp_path, [record(seed_index=0)])
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "record.json").write_text("{not json")
-    with pytest.raises(tables.ReportError, match=r"run/record.json: expected a JSON run record"):
-        tables.load_records(tmp_path)
+    assert [r["key"]["seed_index"] for r in store.load_records(tmp_path)] == [0]
+    assert store.status_of(tmp_path / "run") == "incomplete"
 
 
 def test_write_reports_writes_tables_and_curves_atomically_and_reproducibly(tmp_path):
@@ -179,18 +181,18 @@ def test_write_reports_writes_tables_and_curves_atomically_and_reproducibly(tmp_
                     [record(seed_index=i, row=row, H=0.5 + 0.01 * i, history=history)
                      for i in range(2) for row in ("plain", "full")])
     out = tmp_path / "reports"
-    paths = tables.write_reports(results, out)
+    paths = reports.write_reports(results, out)
     assert sorted(p.name for p in paths) == ["curves_CUB.png", "table2.md", "table3.md",
                                              "table4.md"]
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)  # no temp files
     first = {p.name: p.read_bytes() for p in paths}
-    tables.write_reports(results, out)
+    reports.write_reports(results, out)
     assert {p.name: p.read_bytes() for p in paths} == first
 
 
 def test_write_reports_on_an_empty_folder_says_what_to_do(tmp_path):
-    with pytest.raises(tables.ReportError, match="run `bench sweep` first"):
-        tables.write_reports(tmp_path, tmp_path / "out")
+    with pytest.raises(ReportError, match="run `bench sweep` first"):
+        reports.write_reports(tmp_path, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -214,3 +216,17 @@ def test_bench_report_refuses_mixed_records_in_one_line_and_writes_nothing(tmp_p
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and result.output.startswith("error: records mix")
     assert not out.exists()
+
+
+def test_synthetic_reports_show_the_closed_form_reference_of_the_same_files_only(tmp_path):
+    results = write(tmp_path / "results" / "demo",
+                    [record(seed_index=i, synthetic=True) for i in range(2)])
+    store.write_reference(results, "CUB", "f" * 16, {"U": 0.41, "S": 0.62, "H": 0.4935})
+    store.write_reference(results, "APY", "e" * 16, {"U": 0.1, "S": 0.2, "H": 0.13})
+    reports.write_reports(results, tmp_path / "out")
+    text = (tmp_path / "out" / "table2.md").read_text()
+    assert "## Reference: closed-form ridge on the same files" in text
+    assert "| CUB       | 41.0 | 62.0 | 49.4 | ffffffffffffffff   |" in text
+    assert "APY" not in text.split("## Reference")[1].split("##")[0]  # no runs on those files
+    assert "## Reference" not in (tmp_path / "out" / "table3.md").read_text()
+    assert store.load_records(results) and len(store.load_references(results)) == 2

@@ -1,21 +1,20 @@
 """``python -m vsboost``: one training from the shell, printing U, S, H under both protocols.
 
 The full harness (sweeps, records, tables) is ``bench``; this is the minimal path to the core.
+Without ``--data-root`` it trains on the embedded synthetic benchmark, written on first use where
+``bench`` writes it (``data/synthetic``, or ``$VSBOOST_SYNTHETIC``: see ``bench.settings``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from vsboost import synthetic
-from vsboost.config import ROWS, ConfigError, make_config, parse_override, seed_for
-from vsboost.data import DataError, load
+from vsboost.config import ROWS, make_config, parse_override, seed_for
+from vsboost.data import load
+from vsboost.errors import UserError
 from vsboost.train import resolve_device, train
-
-SYNTHETIC_ROOT = Path("data/synthetic")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,12 +35,11 @@ def main(argv: list[str] | None = None) -> int:
                           dict(parse_override(o) for o in args.overrides))
         root = args.data_root
         if root is None:
-            root = SYNTHETIC_ROOT
-            if not (root / args.dataset).exists():
-                meta = Path(os.environ.get("VSBOOST_REAL_META", "../shared/real-data"))
-                synthetic.write(root, [args.dataset], real_meta=meta if meta.exists() else None)
+            from bench.runner import synthetic_root  # the one way to get the synthetic benchmark
+
+            root = synthetic_root(None, [cfg.dataset])
         data = load(root, args.dataset, normalize_sent=cfg.normalize_sent)
-    except (ConfigError, DataError) as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     device = resolve_device(None if args.device == "auto" else args.device)

@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from vsboost.errors import UserError
+
 DATASETS = ("APY", "AWA2", "CUB", "FLO", "SUN")
 
 # Table 4 of the paper: which metric-learning branches each ablation row trains.
@@ -28,7 +30,7 @@ ROWS = {
 PROFILES = ("paper", "smoke")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A bad dataset, row, profile or override; the message is one line meant for a person."""
 
 
@@ -201,6 +203,15 @@ def make_config(
     cfg = Config(dataset=dataset, row=row, profile=profile, **values)
     _validate(cfg)
     return cfg
+
+
+def deviations(cfg: Config) -> dict[str, dict[str, Any]]:
+    """The keys whose value differs from the defaults of the config's (dataset, profile), as
+    ``{key: {"value": v, "default": d}}``: what a record lists so that a run with changed settings
+    is never presented as its profile's."""
+    values = cfg.to_dict()
+    return {k: {"value": values[k], "default": d}
+            for k, (d, _) in defaults(cfg.dataset, cfg.profile).items() if values[k] != d}
 
 
 def parse_override(text: str) -> tuple[str, str]:

@@ -1,6 +1,6 @@
 """Xian et al.'s xlsa17 files ("Proposed Split v2.0") -> one preprocessed :class:`Benchmark`.
 
-Layout and preprocessing follow SPEC §1-2: ``<root>/<DS>/res101.mat`` holds ``features`` (D x N)
+Layout and preprocessing follow docs/data.md: ``<root>/<DS>/res101.mat`` holds ``features`` (D x N)
 and 1-based ``labels``; ``att_splits.mat`` holds the class embeddings ``att`` (A x C) and the
 1-based row lists ``trainval_loc``, ``test_seen_loc`` and ``test_unseen_loc``. CUB takes its
 embedding from ``sent_splits.mat`` instead. ``train_loc``/``val_loc`` are never read: their union
@@ -23,14 +23,15 @@ import torch
 from torch import Tensor
 
 from vsboost.config import DATASETS
+from vsboost.errors import UserError
 
-FEATURE_DIM = 2048  # ResNet-101 pool5 width (SPEC §1)
+FEATURE_DIM = 2048  # ResNet-101 pool5 width (docs/data.md)
 SPLITS = ("trainval_loc", "test_seen_loc", "test_unseen_loc")
-# CUB's class embedding is the 1024-d CNN-RNN sentence embedding, not its 312 attributes (SPEC §1).
+# CUB's class embedding: the 1024-d CNN-RNN sentence embedding, not 312 attributes (docs/data.md).
 SENT_FILE = {"CUB": "sent_splits.mat"}
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A missing or malformed data file; the message is one line meant for a person."""
 
 
@@ -40,7 +41,7 @@ class Benchmark:
     synthetic: bool  # True when any file carries the `synthetic` marker key
     fingerprint: str  # 16 hex of sha256 over the loaded arrays: path- and container-independent
     files: dict[str, str]  # file name -> sha256 of its bytes (provenance)
-    train_x: Tensor  # [n_trainval, D] float32, preprocessed (SPEC §2)
+    train_x: Tensor  # [n_trainval, D] float32, preprocessed (docs/data.md)
     train_y: Tensor  # [n_trainval] int64, class index 0..C-1
     test_seen_x: Tensor
     test_seen_y: Tensor
@@ -94,7 +95,8 @@ def load(
     """Read, validate and preprocess one dataset; ``device=None`` picks CUDA when present."""
     root = Path(root)
     paths = [root / rel for rel in data_files(dataset)]
-    fetch = f"fix: run `bench data fetch {dataset}` (real data) or `bench data synth` (synthetic)"
+    fetch = (f"fix: run `bench data fetch -d {dataset}` (real data) or `bench data synth` "
+             "(synthetic)")
     if not (root / dataset).is_dir():
         raise DataError(
             f"{root / dataset}: expected the {dataset} dataset folder, found nothing there; {fetch}"
@@ -163,7 +165,7 @@ def load(
     _finite(att, emb_path, "att")
     att = np.ascontiguousarray(att, dtype=np.float64)
 
-    # ===== class partition (SPEC §2: seen = trainval labels, unseen = test_unseen labels) =====
+    # ===== class partition (docs/data.md: seen = trainval labels, unseen = test_unseen's) =====
     seen = np.unique(y[locs["trainval_loc"]])
     unseen = np.unique(y[locs["test_unseen_loc"]])
     for key, classes in (("test_unseen_loc", np.intersect1d(seen, unseen)),
@@ -179,7 +181,7 @@ def load(
         fingerprint.update(f"{name}:{arr.dtype.str}:{arr.shape};".encode())
         fingerprint.update(arr.tobytes())
 
-    # ===== preprocessing (SPEC §2) =====
+    # ===== preprocessing (docs/data.md) =====
     emb = att
     if dataset in SENT_FILE and normalize_sent:
         emb = att / np.maximum(np.linalg.norm(att, axis=0, keepdims=True), 1e-12)

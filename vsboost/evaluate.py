@@ -1,4 +1,4 @@
-"""Final classifiers, metrics and the two selection protocols (paper §3.7, §4; SPEC §7).
+"""Final classifiers, metrics and the two selection protocols (paper §3.7, §4; docs/protocols.md).
 
 Metrics are per-class mean top-1 accuracy, as fractions: U over the unseen classes on
 test_unseen and S over the seen classes on test_seen, both predicted over all S+U classes;
@@ -8,6 +8,8 @@ H = 2SU / (S+U). Classifiers are trained stacked over members, on whole device t
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -15,6 +17,9 @@ from torch.nn import functional as F
 
 from vsboost.models import StackedLinear, adam
 from vsboost.sampler import member_rand
+
+if TYPE_CHECKING:
+    from vsboost.data import Benchmark
 
 
 def per_class_accuracy(pred: Tensor, labels: Tensor) -> Tensor:
@@ -74,41 +79,74 @@ def predict(clf: StackedLinear, x: Tensor, chunk: int = 8192) -> Tensor:
     return torch.cat([clf(x[:, i : i + chunk]).argmax(-1) for i in range(0, x.shape[1], chunk)], 1)
 
 
+@dataclass(frozen=True)
+class EvalFeatures:
+    """What the final classifiers see, each ``[M, n, d]`` (one slice per member): the real
+    trainval features, ``syn_num`` synthetic features per unseen class with their labels
+    ``syn_y`` ``[n_syn]``, and the two test splits. Labels of the real splits are the
+    :class:`~vsboost.data.Benchmark`'s own."""
+
+    train: Tensor
+    syn: Tensor
+    syn_y: Tensor
+    seen: Tensor
+    unseen: Tensor
+
+
+def fit_settings(cfg) -> dict:
+    """The final classifiers' ``epochs``, ``lr`` and ``batch`` from a :class:`~vsboost.config.
+    Config`; the batch defaults to ``syn_num`` (lineage)."""
+    return {"epochs": cfg.cls_epochs, "lr": cfg.cls_lr, "batch": cfg.cls_batch or cfg.syn_num}
+
+
+def scores(
+    features: EvalFeatures, data: Benchmark, gens: list[torch.Generator], *, epochs: int,
+    lr: float, batch: int,
+) -> tuple[Tensor, Tensor]:
+    """The per-epoch evaluation: GZSL ``[epochs, M, 3]`` holding (U, S, H) and CZSL
+    ``[epochs, M]``, after every classifier epoch. The GZSL classifier draws from ``gens``
+    before the CZSL one, always in this order."""
+    kw = {"epochs": epochs, "lr": lr, "batch": batch}
+    return gzsl_scores(features, data, gens, **kw), czsl_scores(features, data, gens, **kw)
+
+
 def gzsl_scores(
-    train_h: Tensor, train_y: Tensor, syn_h: Tensor, syn_y: Tensor, seen_h: Tensor,
-    seen_y: Tensor, unseen_h: Tensor, unseen_y: Tensor, n_classes: int,
-    gens: list[torch.Generator], *, epochs: int, lr: float, batch: int,
+    features: EvalFeatures, data: Benchmark, gens: list[torch.Generator], *, epochs: int,
+    lr: float, batch: int,
 ) -> Tensor:
     """GZSL: classifier over all S+U classes on real seen + synthetic unseen features.
 
     Returns ``[epochs, M, 3]`` holding (U, S, H) after every classifier epoch."""
+    f = features
 
     def score(clf: StackedLinear) -> Tensor:
-        u = per_class_accuracy(predict(clf, unseen_h), unseen_y)
-        s = per_class_accuracy(predict(clf, seen_h), seen_y)
+        u = per_class_accuracy(predict(clf, f.unseen), data.test_unseen_y)
+        s = per_class_accuracy(predict(clf, f.seen), data.test_seen_y)
         return torch.stack([u, s, harmonic_mean(u, s)], dim=-1)
 
-    x = torch.cat([train_h, syn_h], dim=1)
-    y = torch.cat([train_y, syn_y])
-    return train_softmax(x, y, n_classes, gens, epochs=epochs, lr=lr, batch=batch, score=score)
+    x = torch.cat([f.train, f.syn], dim=1)
+    y = torch.cat([data.train_y, f.syn_y])
+    return train_softmax(x, y, data.n_classes, gens, epochs=epochs, lr=lr, batch=batch,
+                         score=score)
 
 
 def czsl_scores(
-    syn_h: Tensor, syn_y: Tensor, unseen_h: Tensor, unseen_y: Tensor, unseen: Tensor,
-    gens: list[torch.Generator], *, epochs: int, lr: float, batch: int,
+    features: EvalFeatures, data: Benchmark, gens: list[torch.Generator], *, epochs: int,
+    lr: float, batch: int,
 ) -> Tensor:
     """CZSL (Table 3): classifier over the unseen classes only, trained on synthetic features.
 
     Returns ``[epochs, M]``: per-class accuracy on test_unseen after every classifier epoch."""
+    f, unseen = features, data.unseen
     slot = torch.full((int(unseen.max()) + 1,), -1, dtype=torch.long, device=unseen.device)
     slot[unseen] = torch.arange(len(unseen), device=unseen.device)
-    target = slot[unseen_y]
+    target = slot[data.test_unseen_y]
 
     def score(clf: StackedLinear) -> Tensor:
-        return per_class_accuracy(predict(clf, unseen_h), target)
+        return per_class_accuracy(predict(clf, f.unseen), target)
 
     return train_softmax(
-        syn_h, slot[syn_y], len(unseen), gens, epochs=epochs, lr=lr, batch=batch, score=score
+        f.syn, slot[f.syn_y], len(unseen), gens, epochs=epochs, lr=lr, batch=batch, score=score
     )
 
 

@@ -1,15 +1,14 @@
 """The embedded synthetic benchmark: xlsa17-format files with no image behind any feature.
 
 :func:`write` produces, per dataset, the files :func:`vsboost.data.load` reads, with the real
-attribute dimension, class counts, seen/unseen split and split sizes (SPEC §1) times ``scale``.
-Every file carries a key ``synthetic`` saying what it is. The features follow SPEC §10 (see
+attribute dimension, class counts, seen/unseen split, split sizes (docs/data.md) times ``scale``.
+Every file carries a key ``synthetic`` saying what it is. Features follow docs/synthetic.md (see
 :class:`Knobs`); the defaults are calibrated so that :func:`baseline_h`, a closed-form ridge
 baseline, lands in H = 0.3-0.8 on every dataset at scale 0.1, with or without ``real_meta``.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import torch
 
 from vsboost.config import DATASETS
 from vsboost.data import FEATURE_DIM, SENT_FILE, SPLITS, load
+from vsboost.errors import UserError
+from vsboost.files import atomic_path
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class _Layout:
     signed: bool  # FLO's sentence embedding has negative entries; attributes do not
 
 
-# Sizes: SPEC §1 table (measured on the real files). Offsets (choice) give mean pairwise cosines
+# Sizes: docs/data.md (measured on the real files). Offsets (choice) give mean pairwise cosines
 # and zero fractions near the real ones: APY 0.28/80%, AWA2 0.58/29%, SUN 0.50/46%, FLO 0.77/0%.
 LAYOUT = {
     "APY": _Layout(64, 20, 12, 5932, 1483, 7924, -1.1, False),
@@ -42,9 +43,9 @@ LAYOUT = {
     "FLO": _Layout(1024, 82, 20, 5631, 1403, 1155, 1.2, True),
     "SUN": _Layout(102, 645, 72, 10320, 2580, 1440, 0.0, False),
 }
-SENT_DIM = 1024  # CUB's CNN-RNN sentence embedding (SPEC §1): mean cosine 0.79, 7% zeros
+SENT_DIM = 1024  # CUB's CNN-RNN sentence embedding (docs/data.md): mean cosine 0.79, 7% zeros
 SENT_OFFSET = 1.1  # choice: matches those two numbers
-SENT_NORMS = (17.0, 22.0)  # SPEC §1: real CUB sentence columns are stored with norms ~17-22
+SENT_NORMS = (17.0, 22.0)  # docs/data.md: real CUB sentence columns are stored with norms ~17-22
 MIN_PER_SPLIT = 2  # choice: every class has >= 2 images in each split it appears in
 FLO_SPLIT_SEED = 102  # choice: fixes the stand-in for FLO's unknown real unseen set (see below)
 RIDGE = 1.0  # choice: ridge penalty of baseline_h
@@ -52,7 +53,7 @@ RIDGE = 1.0  # choice: ridge penalty of baseline_h
 
 @dataclass(frozen=True)
 class Knobs:
-    """What makes the features a useful stand-in for ResNet-101 features (SPEC §10).
+    """What makes the features a useful stand-in for ResNet-101 features (docs/synthetic.md).
 
     A class c gets a latent centre z_c (``latent`` wide) from a fixed random non-linear map of its
     embedding; images add a mode offset, their class's own spread and a nuisance block, are
@@ -101,6 +102,11 @@ MARKER = (
 )
 
 
+# The 116-byte text field that opens a MAT 5 file, fixed so that the files are byte-identical
+# on every machine and every day (scipy writes the creation time there).
+MAT_HEADER = b"MATLAB 5.0 MAT-file, written by vsboost.synthetic".ljust(116, b" ")
+
+
 def write(
     root: str | Path,
     datasets=DATASETS,
@@ -114,18 +120,18 @@ def write(
 
     Split sizes are the real ones times ``scale``, raised where needed so that every class has
     at least two images in each split it appears in. Deterministic in (dataset, scale, seed,
-    real_meta, knobs). ``real_meta``: a folder like ``shared/real-data``, whose real embeddings,
+    real_meta, knobs). ``real_meta``: an xlsa17 data root (real metadata), whose real embeddings,
     seen/unseen classes and split sizes are then used. Returns the written paths.
     """
     if not scale > 0:
-        raise ValueError(f"scale: expected > 0, found {scale}; e.g. scale=0.1")
+        raise UserError(f"scale: expected > 0, found {scale}; e.g. scale=0.1")
     for dataset in datasets:
         if dataset not in LAYOUT:
-            raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(LAYOUT)}")
+            raise UserError(f"unknown dataset {dataset!r}: expected one of {', '.join(LAYOUT)}")
         needed = Path(real_meta or ".") / dataset / "att_splits.mat"
         if real_meta is not None and not needed.is_file():
-            raise ValueError(f"{needed}: expected the real metadata file, found nothing; "
-                             "fix: point real_meta at a folder like shared/real-data")
+            raise UserError(f"{needed}: expected the real metadata file, found nothing; "
+                            "fix: point real_meta at an xlsa17 root (<DATASET>/att_splits.mat)")
     written = []
     for dataset in datasets:
         written += _write_one(Path(root) / dataset, dataset, scale, seed, real_meta,
@@ -152,11 +158,12 @@ def real_classes(real_meta: str | Path, dataset: str) -> tuple[np.ndarray, np.nd
     return np.flatnonzero(~is_unseen), np.flatnonzero(is_unseen)
 
 
-def baseline_h(root: str | Path, dataset: str) -> float:
-    """GZSL H of a closed-form baseline: ridge from class embedding to class-mean feature, fit on
-    the seen classes, then the nearest predicted centre among all S+U classes.
-
-    Per-class mean accuracy, H = 2SU/(S+U) (SPEC §7). Used to calibrate :class:`Knobs`.
+def reference(root: str | Path, dataset: str) -> dict[str, float]:
+    """GZSL U, S, H of a closed-form reference: ridge regression from class embedding to
+    class-mean feature, fit on the seen classes, then the nearest predicted centre among all S+U
+    classes. No training loop, seconds: the level a good generator should approach on the same
+    files. Per-class mean accuracy, H = 2SU/(S+U) (docs/protocols.md); also calibrates
+    :class:`Knobs`.
     """
     data = load(root, dataset)
     x, y = data.train_x.double().numpy(), data.train_y.numpy()
@@ -175,7 +182,7 @@ def baseline_h(root: str | Path, dataset: str) -> float:
 
     s = per_class_acc(data.test_seen_x.double().numpy(), data.test_seen_y.numpy())
     u = per_class_acc(data.test_unseen_x.double().numpy(), data.test_unseen_y.numpy())
-    return 2 * s * u / (s + u) if s + u > 0 else 0.0
+    return {"U": u, "S": s, "H": 2 * s * u / (s + u) if s + u > 0 else 0.0}
 
 
 def _write_one(folder: Path, dataset: str, scale: float, seed: int, real_meta, knobs: Knobs
@@ -195,7 +202,8 @@ def _write_one(folder: Path, dataset: str, scale: float, seed: int, real_meta, k
     emb = att if sent is None else sent / np.linalg.norm(sent, axis=0)  # what the loader serves
     features = _features(feat_rng, emb, labels, np.isin(np.arange(n_classes), unseen), knobs)
 
-    detail = f"dataset={dataset}, scale={scale}, seed={seed}, real_meta={real_meta is not None}"
+    meta = "none" if real_meta is None else str(real_meta)  # a path the user passed explicitly
+    detail = f"dataset={dataset}, scale={scale}, seed={seed}, real_meta={meta}"
     marker = MARKER.format(detail=detail)
     loc_type = np.uint16 if len(labels) <= np.iinfo(np.uint16).max else np.uint32  # as xlsa17
     split_keys = {key: loc.astype(loc_type)[:, None] for key, loc in locs.items()}
@@ -221,11 +229,11 @@ def _write_one(folder: Path, dataset: str, scale: float, seed: int, real_meta, k
     paths = []
     for name, content in files.items():
         paths.append(folder / name)
-        partial = paths[-1].with_name(name + ".partial")  # a killed write leaves no half file
-        with open(partial, "wb") as out:
+        with atomic_path(paths[-1]) as partial:  # a killed write leaves no half file
             # zlib gains < 10% on float32 features and costs seconds: compress small files only
-            scipy.io.savemat(out, content, do_compression=name != "res101.mat")
-        os.replace(partial, paths[-1])
+            scipy.io.savemat(partial, content, do_compression=name != "res101.mat")
+            with open(partial, "r+b") as f:  # scipy stamps the time there: same bytes every run
+                f.write(MAT_HEADER)
     return paths
 
 
@@ -272,7 +280,7 @@ def _assign(rng, scale: float, sizes, seen, unseen, imbalance: float):
                            for c in range(n_classes)])
     locs = {key: rng.permutation(np.flatnonzero(role == row)) + 1
             for row, key in enumerate(SPLITS)}
-    # The xlsa17 trap (SPEC §1): train_loc/val_loc hold *all* images of their seen classes, so
+    # The xlsa17 trap (docs/data.md): train_loc/val_loc hold *all* images of their seen classes, so
     # their union covers test_seen too. Val classes: a fifth of the seen ones (choice).
     val_classes = rng.choice(seen, max(1, round(0.2 * len(seen))), replace=False)
     is_val = np.isin(labels, val_classes)

@@ -251,10 +251,10 @@ class VSBoost:
         opts["G"].step()
         return torch.stack([d_loss, g_loss, m_loss, f_loss], dim=1).detach()
 
-    def eval_features(self) -> dict[str, Tensor]:
-        """What the final classifiers see (SPEC §7): ``syn_num`` generated features per unseen
-        class and every real split, all through E (the plain row classifies raw features),
-        each ``[M, n, d]``; ``syn_y`` holds the synthetic labels."""
+    def eval_features(self) -> evaluate.EvalFeatures:
+        """What the final classifiers see (docs/protocols.md): ``syn_num`` generated features per
+        unseen class and every real split, all through E (the plain row classifies raw
+        features), each ``[M, n, d]``; ``syn_y`` holds the synthetic labels."""
         data, members, E = self.data, self.members, self.E
         with torch.no_grad():
             syn_x, syn_y = _synthesize(self.G, data.att, data.unseen, self.cfg.syn_num, self.gens,
@@ -264,19 +264,15 @@ class VSBoost:
                 x = x.expand(members, -1, -1) if x.dim() == 2 else x
                 return E(x) if E is not None else x
 
-            return {"train": refine(data.train_x), "syn": refine(syn_x), "syn_y": syn_y,
-                    "seen": refine(data.test_seen_x), "unseen": refine(data.test_unseen_x)}
+            return evaluate.EvalFeatures(
+                train=refine(data.train_x), syn=refine(syn_x), syn_y=syn_y,
+                seen=refine(data.test_seen_x), unseen=refine(data.test_unseen_x))
 
     def evaluate(self) -> tuple[Tensor, Tensor]:
         """GZSL ``[cls_epochs, M, 3]`` and CZSL ``[cls_epochs, M]`` scores of the current
         generator, on the host."""
-        cfg, data, f = self.cfg, self.data, self.eval_features()
-        kw = {"epochs": cfg.cls_epochs, "lr": cfg.cls_lr, "batch": cfg.cls_batch or cfg.syn_num}
-        gzsl = evaluate.gzsl_scores(f["train"], data.train_y, f["syn"], f["syn_y"], f["seen"],
-                                    data.test_seen_y, f["unseen"], data.test_unseen_y,
-                                    data.n_classes, self.gens, **kw)
-        czsl = evaluate.czsl_scores(f["syn"], f["syn_y"], f["unseen"], data.test_unseen_y,
-                                    data.unseen, self.gens, **kw)
+        gzsl, czsl = evaluate.scores(self.eval_features(), self.data, self.gens,
+                                     **evaluate.fit_settings(self.cfg))
         return gzsl.cpu(), czsl.cpu()
 
     def state_dict(self) -> dict:

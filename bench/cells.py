@@ -1,0 +1,187 @@
+"""One table cell: which runs it averages, and the mean ± std (n) it shows or why it shows none.
+
+Pure functions of run records (``bench.store``'s ``record.json`` dicts). The honesty rules live
+here: a cell averages the runs of one setting only (per (dataset, row) the majority (config hash,
+data fingerprint) group; the rest are left out with a note); real and synthetic records never
+meet in one report; a cell without all its seeds finished says how many are done, or that runs
+failed or diverged. ``docs/protocols.md`` explains the two selection protocols.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vsboost.errors import UserError
+
+PROTOCOLS = {
+    "paper": "`paper` protocol (test-selected: best test H over generator and classifier epochs, "
+    "as the paper's lineage selects; optimistic)",
+    "last": "`last` protocol (honest: last generator epoch, last classifier epoch; never looks at "
+    "test labels)",
+}
+GZSL = ("U", "S", "H")
+
+
+class ReportError(UserError):
+    """Records that cannot make an honest report; the message is one line meant for a person."""
+
+
+def data_kind(record: dict) -> str:
+    """``real``, ``synthetic`` or ``custom:<label>`` (the user's own data under that label).
+    Records made before data verification have no ``data`` block: their ``synthetic`` flag says."""
+    data = record.get("data") or {}
+    found = data.get("kind") or ("synthetic" if record["synthetic"] else "real")
+    return f"custom:{data.get('label')}" if found == "custom" else found
+
+
+def kind(records: list[dict]) -> str:
+    """The one data kind of ``records`` (:func:`data_kind`); refuses a mix or nothing, so that real,
+    synthetic and custom runs never meet in one report, cell or comparison."""
+    if not records:
+        raise ReportError("no run records: expected results/<name>/<run>/record.json; "
+                          "fix: run `bench sweep` first, or check --name")
+    kinds = Counter(data_kind(r) for r in records)
+    if len(kinds) > 1:
+        mix = " and ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        raise ReportError(
+            f"records mix {mix} runs: expected one kind of data per report; fix: keep real, "
+            "synthetic and custom results under different --name"
+        )
+    return next(iter(kinds))
+
+
+def deviation_text(record: dict) -> list[str]:
+    """``key=value (default d)`` for each setting the run changed from its profile's defaults."""
+    return [f"{k}={v['value']} (default {v['default']})"
+            for k, v in sorted((record.get("deviations") or {}).items())]
+
+
+@dataclass
+class Cell:
+    """The runs behind one (dataset, row) and the values of one metric under one protocol."""
+
+    dataset: str
+    row: str
+    metric: str
+    protocol: str
+    expected: int
+    values: list[float] = field(default_factory=list)  # percent, done runs, by seed index
+    seeds: list[int] = field(default_factory=list)
+    diverged: int = 0
+    failed: int = 0
+    left_out: list[str] = field(default_factory=list)
+    deviations: list[str] = field(default_factory=list)  # settings changed from the profile
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float | None:
+        return float(np.mean(self.values)) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        return float(np.std(self.values, ddof=1)) if self.n > 1 else None
+
+    @property
+    def complete(self) -> bool:
+        return self.n > 0 and self.n + self.diverged >= self.expected
+
+    def ours(self) -> str:
+        """``mean ± std (n)`` (no ± for n = 1), without any status note."""
+        if not self.values:
+            return "—"
+        spread = f" ± {self.std:.1f}" if self.std is not None else ""
+        return f"{self.mean:.1f}{spread} ({self.n})"
+
+    def text(self) -> str:
+        """The table cell: the mean once complete, otherwise why it is missing; never blank."""
+        if self.complete:
+            return (self.ours() + (" †" if self.deviations else "")
+                    + (f" · diverged ({self.diverged})" if self.diverged else ""))
+        broken = [f"{word} ({k})" for word, k in (("diverged", self.diverged),
+                                                  ("failed", self.failed)) if k]
+        pending = self.expected - self.n - self.diverged - self.failed
+        if self.n == 0 and pending <= 0 and broken:
+            return ", ".join(broken)
+        return ", ".join([f"— {self.n}/{self.expected} seeds done", *broken])
+
+
+def _metric(record: dict, metric: str, protocol: str) -> float:
+    metrics = record["metrics"]
+    try:
+        raw = metrics["czsl"][protocol]["acc"] if metric == "acc" else metrics[protocol][metric]
+    except (KeyError, TypeError) as err:
+        where = f"czsl.{protocol}.acc" if metric == "acc" else f"{protocol}.{metric}"
+        raise ReportError(f"run {record['run_id']}: expected metrics.{where} in its record, "
+                          f"found none; fix: rerun that run") from err
+    if not isinstance(raw, int | float) or not math.isfinite(raw):
+        raise ReportError(f"run {record['run_id']}: expected a finite fraction for metric "
+                          f"{metric} ({protocol}), found {raw!r}; fix: rerun that run")
+    return 100.0 * float(raw)
+
+
+def expected_seeds(records: Iterable[dict]) -> int:
+    """Default seed count of a report: highest seed index present + 1."""
+    return 1 + max((r["key"]["seed_index"] for r in records), default=0)
+
+
+def select(records: list[dict], dataset: str, row: str,
+           expected: int) -> tuple[list[dict], list[str]]:
+    """The runs one cell averages, and a note per group left out.
+
+    Runs are grouped by (config hash, data fingerprint); the largest group is kept (ties: the one
+    with more finished runs, then the smaller hash, so the choice is stable).
+    """
+    runs = [r for r in records if r["key"]["dataset"] == dataset and r["key"]["row"] == row
+            and r["key"]["seed_index"] < expected]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["key"]["config_hash"], r["key"]["data_fingerprint"]), []).append(r)
+    if not groups:
+        return [], []
+
+    def rank(item):
+        (chash, fp), members = item
+        finished = sum(m["status"] != "failed" for m in members)
+        return (-len(members), -finished, chash, fp)
+
+    ordered = sorted(groups.items(), key=rank)
+    (keep_hash, keep_fp), kept = ordered[0]
+    notes = []
+    for (chash, fp), members in ordered[1:]:
+        why = []
+        if chash != keep_hash:
+            why.append(f"config hash {chash} ≠ {keep_hash}")
+        if fp != keep_fp:
+            why.append(f"data fingerprint {fp[:8]} ≠ {keep_fp[:8]}")
+        notes.append(f"{dataset} {row}: {len(members)} run(s) left out, {' and '.join(why)} "
+                     "(the majority's)")
+    return sorted(kept, key=lambda r: r["key"]["seed_index"]), notes
+
+
+def cell(records: list[dict], dataset: str, row: str, metric: str, protocol: str,
+         expected: int) -> Cell:
+    kept, notes = select(records, dataset, row, expected)
+    changed = sorted({d for r in kept for d in deviation_text(r)})
+    out = Cell(dataset, row, metric, protocol, expected, left_out=notes, deviations=changed)
+    for r in kept:
+        if r["status"] == "done":
+            out.values.append(_metric(r, metric, protocol))
+            out.seeds.append(r["key"]["seed_index"])
+        elif r["status"] == "diverged":
+            out.diverged += 1
+        else:
+            out.failed += 1
+    return out
+
+
+def present(records: list[dict], axis: str, order: Iterable[str]) -> list[str]:
+    found = {r["key"][axis] for r in records}
+    return [x for x in order if x in found] + sorted(found - set(order))
