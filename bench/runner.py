@@ -168,11 +168,12 @@ def _claim(folder: Path, rids: dict[int, str]) -> dict:
 
 def _run_record(job: Job, cfg, seed_index: int, rid: str, status: str, *, result=None,
                 error: str | None = None, wall: float, started: str, members: list[int]) -> dict:
-    from vsboost.config import deviations, seed_for
+    from vsboost.config import seed_for
 
     provenance = {**_environment(job.device), "wall_s": result.wall_s if result else wall,
                   "job_wall_s": wall, "job_seed_indices": members, "started": started,
-                  "finished": _now(), "data_root": str(job.data_root)}
+                  "finished": _now(), "data_root": str(job.data_root),
+                  "precision": result.precision if result else None}
     return {
         "schema": store.SCHEMA,
         "run_id": rid,
@@ -183,7 +184,7 @@ def _run_record(job: Job, cfg, seed_index: int, rid: str, status: str, *, result
         "synthetic": job.data["kind"] == "synthetic",
         "data": job.data,
         "profile": cfg.profile,
-        "deviations": deviations(cfg),
+        "deviations": cfg.deviations(),
         "config": cfg.to_dict(),
         "metrics": result.metrics if result else None,
         "history": result.history if result else [],

@@ -157,6 +157,8 @@ def provenance(records: list[dict], name: str) -> str:
         ("python", _counts(p.get("python") for p in prov)),
         ("torch", _counts(p.get("torch") for p in prov)),
         ("cuda", _counts(p.get("cuda") for p in prov)),
+        ("float32 matmuls", _counts((p.get("precision") or {}).get("float32_matmul")
+                                    for p in prov)),
     ]
     return tabulate(lines, headers=["provenance", "value (number of runs)"], tablefmt="pipe",
                     disable_numparse=True)
@@ -186,15 +188,19 @@ def _verification(records: list[dict]) -> list[tuple[str, str]]:
 
 def hyperparameters(records: list[dict]) -> str:
     """The settings the runs used, per dataset (its most common config), and where each default
-    comes from (``vsboost.config.defaults``); a value that is not the default says so."""
+    comes from (``vsboost.config.defaults``). A value the run changed (its recorded deviations)
+    says so; a value that is not today's default but was not changed by the run says that the
+    default has changed since."""
     datasets = present(records, "dataset", DATASETS)
     skip = ("dataset", "row", "profile")  # in the table's rows and the provenance already
-    configs, sources = {}, {}
+    configs, sources, changed = {}, {}, {}
     for ds in datasets:
         mine = [r.get("config") or {} for r in records if r["key"]["dataset"] == ds]
         blobs = Counter(json.dumps({k: v for k, v in c.items() if k not in skip}, sort_keys=True)
                         for c in mine)
         common = json.loads(blobs.most_common(1)[0][0])
+        changed[ds] = {k for r in records if r["key"]["dataset"] == ds
+                       for k in (r.get("deviations") or {})}
         # keep the Config field order (grouped by topic) of a record, not alphabetical order
         configs[ds] = {k: common[k] for k in mine[0] if k in common} | common
         try:
@@ -211,8 +217,10 @@ def hyperparameters(records: list[dict]) -> str:
                 default, source = sources[ds][k]
                 if value == default:
                     why.add(source)
+                elif k in changed[ds]:
+                    value = f"{_fmt(value)} (changed; default {_fmt(default)})"
                 else:
-                    value = f"{_fmt(value)} (override; default {_fmt(default)})"
+                    value = f"{_fmt(value)} (default now {_fmt(default)})"
             line.append(_fmt(value))
         lines.append([*line, "; ".join(sorted(why)) or "—"])
     return tabulate(lines, headers=["key", *datasets, "source of the default"], tablefmt="pipe",

@@ -1,14 +1,24 @@
-"""The registry, overrides and their refusals."""
+"""The registry, overrides and their refusals, run keys, training budgets."""
+
+import dataclasses
 
 import pytest
 
+from vsboost import config
 from vsboost.config import (
+    ADDED_FIELDS,
     DATASETS,
+    KEY_SCHEMA_1,
+    TRAINVAL,
+    Config,
     ConfigError,
+    budgets,
     defaults,
+    epoch_steps,
     make_config,
     parse_override,
     seed_for,
+    updates,
 )
 
 
@@ -63,3 +73,62 @@ def test_parse_override_needs_key_equals_value():
     assert parse_override("tau=0.2") == ("tau", "0.2")
     with pytest.raises(ConfigError, match="expected key=value"):
         parse_override("tau")
+
+
+# Hashes of key schema 1, computed before any field was added (choice: three rows, two profiles),
+# with the values the defaults had then (they have changed since: a changed value must change the
+# hash, a new field at its introduction value must not).
+SCHEMA_1_HASHES = {("CUB", "full", "paper"): "b8dac419f90c",
+                   ("APY", "plain", "smoke"): "b19c8a550538",
+                   ("FLO", "rml", "paper"): "3c47490104c6"}
+VALUES_THEN = {"CUB": {"gan_epochs": 300}, "APY": {"syn_num": 100},
+               "FLO": {"gan_epochs": 300, "syn_num": 600}}
+
+
+@pytest.mark.parametrize("key", list(SCHEMA_1_HASHES))
+def test_a_new_field_at_its_introduction_value_keeps_every_run_id(key):
+    then = VALUES_THEN[key[0]]
+    assert make_config(*key, overrides=then).hash() == SCHEMA_1_HASHES[key]
+    assert make_config(*key, overrides={**then, "tf32": True}).hash() == SCHEMA_1_HASHES[key]
+    assert make_config(*key, overrides={**then, "tf32": False}).hash() != SCHEMA_1_HASHES[key]
+
+
+def test_adding_a_field_later_leaves_the_hash_of_existing_configs_alone(monkeypatch):
+    @dataclasses.dataclass(frozen=True)
+    class Later(Config):
+        new_knob: int = 3
+
+    monkeypatch.setitem(ADDED_FIELDS, "new_knob", 3)
+    old = make_config("CUB", "full")
+    assert Later(**old.to_dict(), new_knob=3).hash() == old.hash()
+    assert Later(**old.to_dict(), new_knob=4).hash() != old.hash()
+
+
+def test_every_field_is_in_key_schema_1_or_registered_as_added(monkeypatch):
+    fields = [f.name for f in dataclasses.fields(Config)]
+    assert set(fields) == set(KEY_SCHEMA_1) | set(ADDED_FIELDS)
+    assert not set(KEY_SCHEMA_1) & set(ADDED_FIELDS)
+    monkeypatch.delitem(ADDED_FIELDS, "tf32")
+    with pytest.raises(ConfigError, match="tf32"):
+        make_config("CUB", "full").hash()
+
+
+def test_deviations_are_the_settings_that_differ_from_the_defaults():
+    assert make_config("CUB", "full").deviations() == {}
+    cfg = make_config("SUN", "plain", "smoke", {"tau": 0.2, "tf32": False, "hidden": 256})
+    assert cfg.deviations() == {"tau": {"value": 0.2, "default": 0.1},
+                                "tf32": {"value": False, "default": True}}
+
+
+def test_generator_updates_are_epochs_times_steps_per_epoch():
+    apy = make_config("APY", "full")
+    assert epoch_steps(apy, TRAINVAL["APY"]) == 5932 // (8 * 64) == 11
+    assert updates(apy, TRAINVAL["APY"]) == apy.gan_epochs * 11
+    fixed = make_config("APY", "full", overrides={"steps_per_epoch": 7, "gan_epochs": 3})
+    assert updates(fixed, TRAINVAL["APY"]) == 21
+    assert updates(make_config("FLO", "full"), 20) == make_config("FLO", "full").gan_epochs
+    table = budgets()
+    assert set(table) == set(DATASETS)
+    assert table["SUN"]["epoch_steps"] == 10320 // (64 * 2)
+    assert all(row["updates"] == row["gan_epochs"] * row["epoch_steps"] for row in table.values())
+    assert config.budgets("smoke")["CUB"]["epoch_steps"] == 10

@@ -1,5 +1,5 @@
-"""Issue 5, the faults that concern runs: a killed sweep, a crash inside one run, two sweeps at
-once, resuming inside a run, divergence, and a results folder that cannot be written."""
+"""The faults that concern runs (docs/harness.md): a killed sweep, a crash inside one run, two
+sweeps at once, resuming inside a run, divergence, and a results folder that cannot be written."""
 
 import csv
 import json

@@ -301,7 +301,7 @@ def test_the_trainers_evaluation_reports_per_class_means(apy):
     with torch.no_grad():  # G(z, a) = relu(0) = 0: synthetic unseen features sit at the origin
         for p in model.G.parameters():
             p.zero_()
-    gzsl, czsl = model.evaluate()
+    gzsl, czsl = model.evaluate(1)
     u, s, h = gzsl[-1, 0].tolist()
     assert (u, s, h) == pytest.approx((0.5, 0.5, 0.5))
     assert float(czsl[-1, 0]) == pytest.approx(0.5)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vsboost.config import ConfigError
-from vsboost.sampler import EpisodeSampler, draw_pairs
+from vsboost.sampler import STREAMS, EpisodeSampler, draw_pairs, stream_seed, streams
 
 # classes 0..3 with 10, 3, 6 and 20 images, stored out of class order
 LABELS = torch.tensor([0] * 10 + [1] * 3 + [2] * 6 + [3] * 20)[torch.randperm(39)]
@@ -79,3 +79,17 @@ def test_pairs_positive_same_class_other_instance_negative_other_class():
     assert (pos[singleton] == 4).all()  # class 2 has one instance: itself
     assert (pos[~singleton] != torch.arange(5).expand(2, 5)[~singleton]).all()
     assert (labels[rows, neg] != labels).all()
+
+
+def test_each_stream_of_a_seed_is_its_own_repeatable_sequence():
+    first, again, other = streams(5), streams(5), streams(6)
+    assert set(first) == set(STREAMS)
+    draws = {name: torch.rand(8, generator=g) for name, g in first.items()}
+    for name in STREAMS:
+        assert torch.equal(draws[name], torch.rand(8, generator=again[name]))
+        assert not torch.equal(draws[name], torch.rand(8, generator=other[name]))
+    assert len({tuple(d.tolist()) for d in draws.values()}) == len(STREAMS)
+    # Reseeding with a salt (the evaluation's epoch) gives a fresh, repeatable sequence.
+    assert stream_seed(5, "eval", 1) == stream_seed(5, "eval", 1) != stream_seed(5, "eval", 2)
+    assert stream_seed(5, "eval") != stream_seed(5, "eval", 1)
+    assert 0 <= stream_seed(5, "noise") < 2**63

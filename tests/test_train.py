@@ -1,17 +1,23 @@
 """End-to-end trainings on the synthetic benchmark at smoke scale (CPU)."""
 
 import math
+from collections import defaultdict
 
 import pytest
 import torch
 
+from vsboost import runtime
+from vsboost import train as vtrain
 from vsboost.config import ROWS, make_config
 from vsboost.data import load
-from vsboost.train import train
+from vsboost.train import VSBoost, train
 
 # Small enough for seconds per training, large enough to learn (choice).
 TINY = {"hidden": 64, "enc_dim": 64, "n_way": 8, "k_shot": 8, "steps_per_epoch": 0,
         "syn_num": 30, "cls_epochs": 4, "checkpoint_every": 1}
+# Smaller still, for tests of the plumbing that need no learning (choice).
+FAST = {"hidden": 32, "enc_dim": 32, "n_way": 8, "k_shot": 8, "steps_per_epoch": 3,
+        "syn_num": 10, "cls_epochs": 2, "checkpoint_every": 0}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +32,9 @@ def _numbers(result):
 
 @pytest.mark.parametrize("row", list(ROWS))
 def test_every_row_learns_well_above_chance(apy, row):
-    cfg = make_config("APY", row, "smoke", {**TINY, "gan_epochs": 30})
+    # 45 epochs (choice): plain and rml only begin to place unseen images around epoch 25 at this
+    # size, and the last epoch's U (chosen by nobody) swings around chance until well after.
+    cfg = make_config("APY", row, "smoke", {**TINY, "gan_epochs": 45})
     (result,) = train(apy, cfg, [11])
     assert result.status == "done"
     chance = 1 / apy.n_classes  # GZSL predicts over all S+U classes
@@ -60,7 +68,56 @@ def test_each_member_of_a_multi_seed_pass_equals_its_solo_run(apy, row):
             assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-4), key
 
 
-def test_run_killed_after_a_checkpoint_resumes_to_the_same_result(apy, tmp_path):
+class OnGpu(torch.Tensor):
+    """What torch.load(map_location="cuda") makes of a saved generator state, on a machine
+    without a GPU: a tensor that says it lives on the GPU; ``.cpu()`` gives the CPU tensor."""
+
+    @property
+    def device(self):
+        return torch.device("cuda", 0)
+
+    def cpu(self, *args, **kwargs):
+        return self.as_subclass(torch.Tensor).clone()
+
+
+class AsIfOnGpu:
+    """A CUDA generator's view of a CPU one: its ``set_state`` refuses what torch's refuses,
+    anything but a CPU uint8 tensor, then hands the state on."""
+
+    def __init__(self, gen: torch.Generator):
+        self.gen, self.device = gen, torch.device("cuda", 0)
+
+    def set_state(self, state):
+        if type(state) is not torch.Tensor or state.device.type != "cpu" \
+                or state.dtype != torch.uint8:
+            raise TypeError("RNG state must be a torch.ByteTensor")
+        self.gen.set_state(state)
+
+
+def _restore_as_if_on_gpu(monkeypatch):
+    """Resume as a CUDA run would: generator states loaded onto the GPU, CUDA generators."""
+    real_load, real_restore = torch.load, VSBoost.load_state_dict
+
+    def load_onto_gpu(*args, **kwargs):
+        state = real_load(*args, **kwargs)
+        state["rng"] = {k: [s.as_subclass(OnGpu) for s in v] for k, v in state["rng"].items()}
+        return state
+
+    def restore(self, state):
+        real = self.rng
+        self.rng = {k: [AsIfOnGpu(g) for g in v] for k, v in real.items()}
+        try:
+            real_restore(self, state)
+        finally:
+            self.rng = real
+
+    monkeypatch.setattr(torch, "load", load_onto_gpu)
+    monkeypatch.setattr(VSBoost, "load_state_dict", restore)
+
+
+@pytest.mark.parametrize("where", ["as saved", "moved to the GPU"])
+def test_run_killed_after_a_checkpoint_resumes_to_the_same_result(apy, tmp_path, monkeypatch,
+                                                                  where):
     cfg = make_config("APY", "full", "smoke", {**TINY, "gan_epochs": 3})
     whole = train(apy, cfg, [9])[0]
     ckpt = tmp_path / "run.pt"
@@ -72,9 +129,121 @@ def test_run_killed_after_a_checkpoint_resumes_to_the_same_result(apy, tmp_path)
     with pytest.raises(KeyboardInterrupt):
         train(apy, cfg, [9], checkpoint=ckpt, progress=stop_after_two)
     assert ckpt.exists()
+    if where == "moved to the GPU":
+        _restore_as_if_on_gpu(monkeypatch)
     resumed = train(apy, cfg, [9], checkpoint=ckpt)[0]
     assert _numbers(resumed) == _numbers(whole)
     assert resumed.metrics == whole.metrics
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_cuda_run_resumes_from_its_checkpoint(apy, tmp_path):
+    cfg = make_config("APY", "full", "smoke", {**FAST, "gan_epochs": 3, "checkpoint_every": 1})
+    whole = train(apy, cfg, [9], device="cuda")[0]
+    ckpt = tmp_path / "run.pt"
+
+    def stop_after_two(epoch, total):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(apy, cfg, [9], device="cuda", checkpoint=ckpt, progress=stop_after_two)
+    resumed = train(apy, cfg, [9], device="cuda", checkpoint=ckpt)[0]
+    assert resumed.status == "done" and len(resumed.history) == 3
+    for got, want in zip(resumed.history, whole.history):
+        for key in ("loss_d", "loss_g", "loss_metric"):
+            assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-5), key
+
+
+# ===== randomness: one stream per consumer =====
+
+
+def test_rows_of_one_seed_train_on_the_same_episodes_in_every_epoch(apy, monkeypatch):
+    drawn = defaultdict(list)
+    real = VSBoost.draw_epoch
+
+    def spy(self):
+        out = real(self)
+        drawn[self.cfg.row].append(out[0].clone())
+        return out
+
+    monkeypatch.setattr(VSBoost, "draw_epoch", spy)
+    for row in ("plain", "rml", "full"):
+        train(apy, make_config("APY", row, "smoke", {**FAST, "gan_epochs": 3}), [4])
+    assert len(drawn["plain"]) == 3
+    for row in ("rml", "full"):
+        for epoch, (got, want) in enumerate(zip(drawn[row], drawn["plain"]), 1):
+            assert torch.equal(got, want), (row, epoch)
+
+
+def test_rows_of_one_seed_start_from_the_same_generator_and_critic(apy):
+    cpu = torch.device("cpu")
+    plain, full = (VSBoost(apy, make_config("APY", row, "smoke", FAST), [4], cpu)
+                   for row in ("plain", "full"))
+    for net in ("G", "D"):
+        a, b = plain.nets[net].state_dict(), full.nets[net].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), net
+
+
+def test_how_often_one_evaluates_changes_no_trained_weight_and_no_evaluation(apy):
+    history = {}
+    for every in (1, 2):
+        cfg = make_config("APY", "full", "smoke", {**FAST, "gan_epochs": 4, "eval_every": every})
+        history[every] = {e["epoch"]: e for e in _numbers(train(apy, cfg, [4])[0])}
+    assert sorted(history[2]) == [2, 4]
+    for epoch in (2, 4):
+        assert history[1][epoch] == history[2][epoch], epoch  # losses and scores, exactly
+
+
+# ===== precision =====
+
+
+def _flags():
+    """Every reading of the float32 settings; outside a run torch answers them all."""
+    return (torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32, runtime.cuda_settings(), runtime.effective("cpu"))
+
+
+@pytest.mark.parametrize("tf32", [True, False])
+def test_the_float32_precision_is_the_runs_setting_and_is_restored_after_it(apy, monkeypatch,
+                                                                            tf32):
+    # The settings are process-wide and settable without a GPU: run as a CUDA run sets them.
+    real = vtrain.run_precision
+    monkeypatch.setattr(vtrain, "run_precision", lambda on, device: real(on, "cuda"))
+    cfg = make_config("APY", "plain", "smoke", {**FAST, "gan_epochs": 2, "tf32": tf32})
+    before, inside = _flags(), []
+    train(apy, cfg, [1], progress=lambda epoch, total: inside.append(runtime.cuda_settings()))
+    want = "tf32" if tf32 else "ieee"
+    assert inside == [{"matmul": want, "cudnn": want}] * 2
+    assert _flags() == before
+
+    def killed(epoch, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(apy, cfg, [1], progress=killed)
+    assert _flags() == before
+
+
+def test_run_precision_restores_a_precision_the_cublas_flag_cannot_say():
+    original = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")  # the cuBLAS flag reads True, as for "high"
+        before = _flags()
+        with runtime.run_precision(False, "cuda"):
+            assert runtime.cuda_settings() == {"matmul": "ieee", "cudnn": "ieee"}
+        assert _flags() == before
+    finally:
+        torch.set_float32_matmul_precision(original)
+
+
+def test_a_cpu_run_reports_ieee_float32_and_changes_no_flag(apy):
+    before = _flags()
+    cfg = make_config("APY", "plain", "smoke", {**FAST, "gan_epochs": 1, "tf32": True})
+    (result,) = train(apy, cfg, [1], device="cpu")
+    assert result.precision == {"device": "cpu", "float32_matmul": "ieee"}
+    assert result.to_dict()["precision"] == result.precision
+    assert _flags() == before
 
 
 def test_nan_in_the_losses_stops_the_member_as_diverged_with_its_epoch(apy):

@@ -1,7 +1,8 @@
 """Every hyperparameter in one place, each tagged with where it comes from.
 
-Sources (SPEC §8): ``paper`` (the VS-Boost paper says so), ``lineage`` (the common practice of the
-public code VS-Boost descends from: f-CLSWGAN, LisGAN, CE-GZSL, TF-VAEGAN, FREE), ``choice`` (ours).
+Sources (docs/method.md): ``paper`` (the VS-Boost paper says so), ``lineage`` (the common practice
+of the public code VS-Boost descends from: f-CLSWGAN, LisGAN, CE-GZSL, TF-VAEGAN, FREE), ``choice``
+(ours).
 
 ``make_config(dataset, row, profile, overrides)`` is the only way to build a :class:`Config`; it
 refuses unknown keys, wrong types and out-of-range values with a one-line :class:`ConfigError`.
@@ -44,7 +45,7 @@ class Config:
     k_shot: int
     steps_per_epoch: int  # 0 = |trainval| // (N*K), i.e. one pass over trainval per epoch
     sample_with_replacement: bool  # False: a class with fewer than K images is an error
-    # ---- networks (paper §4, SPEC §3) ----
+    # ---- networks (paper §4, docs/method.md) ----
     hidden: int  # hidden units of G, D and R
     enc_dim: int  # output width of the encoder E (= classifier input)
     noise_dim: int  # 0 = attribute dimension (lineage)
@@ -69,6 +70,8 @@ class Config:
     eval_every: int  # evaluate after every k-th generator epoch (and always after the last)
     # ---- reliability ----
     checkpoint_every: int  # 0 = never
+    # ---- fields added after key schema 1 (see ADDED_FIELDS) ----
+    tf32: bool  # allow TF32 tensor-core float32 matmuls and convolutions on CUDA (runtime.py)
 
     @property
     def sml(self) -> bool:
@@ -86,15 +89,52 @@ class Config:
         return dataclasses.asdict(self)
 
     def hash(self) -> str:
-        """Short, stable hash of every field: the part of a run's key that says 'same settings'."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        """Short hash of the settings: the part of a run's key that says 'same settings'.
+
+        Stable when fields are added (docs/decisions.md): it covers every field of key schema 1,
+        and a later field only when its value differs from the value it was introduced with, so
+        a config that does not use a new field keeps the run id it had before the field existed.
+        """
+        values = self.to_dict()
+        unknown = set(values) - set(KEY_SCHEMA_1) - set(ADDED_FIELDS)
+        if unknown:
+            raise ConfigError(f"config fields {sorted(unknown)} are missing from ADDED_FIELDS")
+        keyed = {k: values[k] for k in KEY_SCHEMA_1}
+        keyed.update({k: values[k] for k, intro in ADDED_FIELDS.items()
+                      if k in values and values[k] != intro})
+        blob = json.dumps(keyed, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+    def deviations(self) -> dict[str, dict[str, Any]]:
+        """``{key: {"value": v, "default": d}}`` for every setting that differs from the default
+        of its (dataset, profile): what a run changed on purpose, for its record."""
+        table = defaults(self.dataset, self.profile)
+        return {k: {"value": getattr(self, k), "default": d}
+                for k, (d, _) in table.items() if getattr(self, k) != d}
+
+
+# ===== run keys =====
+# Key schema 1: the fields a Config had when run ids were introduced. Their values always enter
+# Config.hash(). Never edit this tuple: a changed list changes every run id.
+KEY_SCHEMA_1 = (
+    "dataset", "row", "profile", "n_way", "k_shot", "steps_per_epoch", "sample_with_replacement",
+    "hidden", "enc_dim", "noise_dim", "gan_epochs", "lr_gan", "lr_metric", "beta1",
+    "critic_steps", "gp_weight", "tau", "sml_over", "sml_cosine", "metric_on_fake",
+    "normalize_sent", "syn_num", "cls_epochs", "cls_lr", "cls_batch", "eval_every",
+    "checkpoint_every",
+)
+# Every field added later, with the value it was introduced with: the value that reproduces what
+# runs did before the field existed. It enters the hash only when a config's value differs.
+ADDED_FIELDS: dict[str, Any] = {
+    "tf32": True,  # the trainer allowed TF32 on CUDA unconditionally before it was a setting
+}
 
 
 # Values shared by all datasets: (value, source).
 COMMON: dict[str, tuple[Any, str]] = {
-    "steps_per_epoch": (0, "choice: one pass over trainval per epoch (SPEC §6)"),
-    "sample_with_replacement": (True, "choice: SPEC §6 fallback for classes with < K images"),
+    "steps_per_epoch": (0, "choice: one pass over trainval per epoch (docs/method.md, episodes)"),
+    "sample_with_replacement": (True, "choice: classes with < K images are drawn with "
+                                      "replacement (docs/method.md)"),
     "hidden": (4096, "paper §4: 4,096-unit hidden layer in G, D, R"),
     "enc_dim": (2048, "paper §4: E is a [2048, 2048] linear layer"),
     "noise_dim": (0, "lineage: dim z = dim a"),
@@ -112,61 +152,100 @@ COMMON: dict[str, tuple[Any, str]] = {
     "cls_batch": (0, "lineage: batch = syn_num"),
     "eval_every": (1, "lineage: evaluate after every generator epoch"),
     "checkpoint_every": (5, "choice"),
+    "tf32": (True, "lineage: PyTorch 1.7-1.11, which the lineage's code ran on, enabled TF32 "
+                   "matmuls on Ampere GPUs by default"),
 }
 
-# Per-dataset values (SPEC §8): N-K from the paper, the rest lineage or choice.
+# Per-dataset values (docs/decisions.md): N-K from the paper, the rest from the lineage's published
+# commands. gan_epochs gives at least the generator updates of the lineage's command for the
+# dataset (epochs x |trainval| // (N*K); docs/budgets.md derives each).
 PER_DATASET: dict[str, dict[str, tuple[Any, str]]] = {
     "APY": {
         "n_way": (8, "paper §4"), "k_shot": (64, "paper §4"),
-        "syn_num": (1800, "lineage"), "lr_gan": (1e-5, "lineage: LisGAN"),
-        "gan_epochs": (100, "choice"),
+        "syn_num": (1800, "lineage: LisGAN gzsl_apy"), "lr_gan": (1e-5, "lineage: LisGAN"),
+        "gan_epochs": (425, "lineage: 425 x 11 = 4,675 updates >= LisGAN gzsl_apy 50 x 93"),
     },
     "AWA2": {
         "n_way": (8, "paper §4"), "k_shot": (64, "paper §4"),
-        "syn_num": (2400, "lineage"), "lr_gan": (1e-4, "lineage"),
-        "gan_epochs": (100, "choice"),
+        "syn_num": (1800, "lineage: TF-VAEGAN AWA2, LisGAN AWA1"),
+        "lr_gan": (1e-5, "lineage: LisGAN, TF-VAEGAN and FREE AWA commands"),
+        "gan_epochs": (250, "lineage: 250 x 45 = 11,250 updates >= LisGAN gzsl_awa 30 x 368"),
     },
     "CUB": {
         "n_way": (4, "paper §4"), "k_shot": (16, "paper §4"),
-        "syn_num": (100, "lineage"), "lr_gan": (1e-4, "lineage"),
-        "gan_epochs": (300, "choice"),
+        "syn_num": (100, "lineage: CE-GZSL"), "lr_gan": (1e-4, "lineage: CE-GZSL, LisGAN"),
+        "gan_epochs": (75, "lineage: 75 x 110 = 8,250 updates >= CE-GZSL 2000 x 4"),
     },
     "FLO": {
         "n_way": (1, "paper §4"), "k_shot": (32, "paper §4"),
-        "syn_num": (600, "lineage"), "lr_gan": (1e-4, "lineage"),
-        "gan_epochs": (300, "choice"),
+        "syn_num": (1200, "lineage: LisGAN, TF-VAEGAN"), "lr_gan": (1e-4, "lineage: LisGAN"),
+        "gan_epochs": (50, "lineage: 50 x 175 = 8,750 updates >= LisGAN gzsl_flo 80 x 88"),
     },
     "SUN": {
         "n_way": (64, "paper §4"), "k_shot": (2, "paper §4"),
-        "syn_num": (100, "lineage"), "lr_gan": (1e-4, "lineage (CE-GZSL uses 5e-5)"),
-        "gan_epochs": (300, "choice"),
+        "syn_num": (400, "lineage: LisGAN, TF-VAEGAN"),
+        "lr_gan": (1e-4, "lineage: CE-GZSL's default (LisGAN and FREE use 2e-4)"),
+        "gan_epochs": (100, "lineage: 100 x 80 = 8,000 updates >= LisGAN gzsl_sun 40 x 162"),
     },
 }
 
-# Seeds (SPEC §8, lineage); seed index i > 0 derives from the first so that runs are repeatable.
+# Seeds (lineage); seed index i > 0 derives from the first so that runs are repeatable.
 BASE_SEEDS = {"APY": 9182, "AWA2": 9182, "CUB": 3483, "FLO": 806, "SUN": 4115}
 
 # The smoke profile: tests and the demo. Narrow layers, few epochs, and a larger generator learning
-# rate because 1e-4 learns nothing in a few hundred steps (SPEC §10). Never the paper's settings.
+# rate because 1e-4 learns nothing in a few hundred steps (docs/decisions.md). Never the paper's
+# settings.
 SMOKE: dict[str, tuple[Any, str]] = {
     "hidden": (256, "choice: smoke"),
     "enc_dim": (256, "choice: smoke"),
     "gan_epochs": (20, "choice: smoke; full beats plain on the synthetic data by then"),
     "steps_per_epoch": (10, "choice: smoke; equal cost per epoch whatever the dataset's size"),
-    "lr_gan": (1e-3, "choice: smoke, SPEC §10"),
+    "lr_gan": (1e-3, "choice: smoke (docs/decisions.md)"),
     "lr_metric": (1e-3, "choice: smoke"),
-    "syn_num": (100, "choice: smoke"),
     "cls_epochs": (5, "choice: smoke"),
     "checkpoint_every": (5, "choice: smoke"),
 }
 
-# Smoke episodes of about 64 images: the paper's 8x64 (APY, AWA2) costs 8x more per step and the
-# demo must fit in minutes. The sampler's special cases stay: FLO 1-way, SUN 2-shot.
+# Per dataset, the smoke profile keeps the ratios of the real problem that the reduced synthetic
+# scale would distort (docs/synthetic.md, "Demo balance"): generated unseen features against real
+# seen training images (syn_num), and images per class against K. The paper's 8x64 episodes
+# (APY, AWA2) cost 8x more per step, so smoke episodes stay at 24-64 images.
 SMOKE_PER_DATASET: dict[str, dict[str, tuple[Any, str]]] = {
-    "APY": {"k_shot": (8, "choice: smoke")},
-    "AWA2": {"k_shot": (8, "choice: smoke")},
-    "SUN": {"n_way": (32, "choice: smoke")},
+    "APY": {"k_shot": (8, "choice: smoke"), "syn_num": (180, "choice: smoke, real ratio")},
+    "AWA2": {"k_shot": (8, "choice: smoke"), "syn_num": (180, "choice: smoke, real ratio")},
+    "CUB": {"n_way": (16, "choice: smoke"), "k_shot": (2, "choice: smoke"),
+            "syn_num": (10, "choice: smoke, real ratio")},
+    "FLO": {"n_way": (8, "choice: smoke"), "k_shot": (3, "choice: smoke"),
+            "syn_num": (120, "choice: smoke, real ratio")},
+    "SUN": {"n_way": (32, "choice: smoke"), "syn_num": (50, "choice: smoke, real ratio")},
 }
+
+
+# Trainval sizes of Xian et al.'s "Proposed Split v2.0" (trainval_loc of the real metadata):
+# what the paper-scale update counts below are computed with.
+TRAINVAL = {"APY": 5932, "AWA2": 23527, "CUB": 7057, "FLO": 5631, "SUN": 10320}
+
+
+def epoch_steps(cfg: Config, n_trainval: int) -> int:
+    """Generator updates per epoch: ``steps_per_epoch`` when set, else |trainval| // (N*K), at
+    least 1 (one pass over trainval per epoch; paper §4 episodes)."""
+    return cfg.steps_per_epoch or max(1, n_trainval // (cfg.n_way * cfg.k_shot))
+
+
+def updates(cfg: Config, n_trainval: int) -> int:
+    """Generator updates of a whole training: ``gan_epochs`` x :func:`epoch_steps`. This, not the
+    epoch count, is the training budget that compares across datasets (docs/budgets.md)."""
+    return cfg.gan_epochs * epoch_steps(cfg, n_trainval)
+
+
+def budgets(profile: str = "paper", row: str = "full") -> dict[str, dict[str, int]]:
+    """Per dataset at real trainval size: epochs, updates per epoch and generator updates."""
+    out = {}
+    for ds in DATASETS:
+        cfg = make_config(ds, row, profile)
+        out[ds] = {"gan_epochs": cfg.gan_epochs, "epoch_steps": epoch_steps(cfg, TRAINVAL[ds]),
+                   "updates": updates(cfg, TRAINVAL[ds])}
+    return out
 
 
 def seed_for(dataset: str, index: int) -> int:
@@ -203,15 +282,6 @@ def make_config(
     cfg = Config(dataset=dataset, row=row, profile=profile, **values)
     _validate(cfg)
     return cfg
-
-
-def deviations(cfg: Config) -> dict[str, dict[str, Any]]:
-    """The keys whose value differs from the defaults of the config's (dataset, profile), as
-    ``{key: {"value": v, "default": d}}``: what a record lists so that a run with changed settings
-    is never presented as its profile's."""
-    values = cfg.to_dict()
-    return {k: {"value": values[k], "default": d}
-            for k, (d, _) in defaults(cfg.dataset, cfg.profile).items() if values[k] != d}
 
 
 def parse_override(text: str) -> tuple[str, str]:

@@ -1,16 +1,47 @@
-"""Randomness of one training: N-way K-shot episodes (paper §4), RML pairs (eq. 7), noise.
+"""Randomness of one training: named random streams, N-way K-shot episodes (paper §4), RML
+pairs (eq. 7), noise.
+
+Every member draws each kind of randomness from its own stream, derived from its seed by
+:func:`streams`, so that one consumer cannot shift another's draws (docs/decisions.md):
+
+- ``episodes``: the episodes of every epoch. Rows of one seed train on the same episodes;
+- ``init``: the networks' initial weights. G and D come first, so every row starts from the
+  same G and D; E, R, F follow;
+- ``noise``: z and the gradient penalty's alpha, drawn alike by every row;
+- ``pairs``: RML positives and negatives and outside negatives, drawn only by the RML rows;
+- ``eval``: the final classifiers (synthetic features, initialisation, shuffling), reseeded from
+  (seed, epoch) before every evaluation, so that how often one evaluates changes no trained
+  weight and no evaluation of another epoch;
+- ``figure``: the feature samples of Figure 4.
 
 All draws happen on the training device as whole tensors, one epoch of episodes at a time, so the
-step itself has no Python-side sampling and no host round-trip. Every draw goes through the
-member's own ``torch.Generator``: member m of a stacked training draws what its solo run draws.
+step itself has no Python-side sampling and no host round-trip. Member m of a stacked training
+draws from its own generators only, so it draws what its solo run draws.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import torch
 from torch import Tensor
 
 from vsboost.config import ConfigError
+
+STREAMS = ("episodes", "init", "noise", "pairs", "eval", "figure")
+
+
+def stream_seed(seed: int, name: str, *salt: int) -> int:
+    """The 63-bit seed of stream ``name`` of training seed ``seed`` (``salt``: e.g. the epoch of
+    an evaluation): sha256 of the three, so streams neither collide nor follow from each other."""
+    text = ":".join(str(int(p)) if not isinstance(p, str) else p for p in (seed, name, *salt))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+
+
+def streams(seed: int, device: str | torch.device = "cpu") -> dict[str, torch.Generator]:
+    """One fresh generator per stream of :data:`STREAMS` for training seed ``seed``."""
+    return {name: torch.Generator(device).manual_seed(stream_seed(seed, name))
+            for name in STREAMS}
 
 
 def member_rand(gens: list[torch.Generator], *shape: int) -> Tensor:
@@ -27,7 +58,8 @@ class EpisodeSampler:
     """Draws episodes of N classes (without replacement) x K images of each.
 
     K images are drawn without replacement when the class has at least K, otherwise with
-    replacement (SPEC §6: FLO's smallest class has 32, AWA2's 75); ``sample`` counts those draws.
+    replacement (docs/method.md: FLO's smallest class has 32, AWA2's 75); ``sample`` counts those
+    draws.
     """
 
     def __init__(self, labels: Tensor, n_way: int, k_shot: int, with_replacement: bool):

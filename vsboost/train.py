@@ -3,16 +3,15 @@
 ``train(data, cfg, seeds)`` trains ``len(seeds)`` independent members in one pass (stacked weights,
 see models.py) and returns one :class:`RunResult` per seed. A single seed is simply M = 1.
 :class:`VSBoost` holds what one pass trains and does one generator iteration or one evaluation at
-a time; ``train`` is the loop around it (epochs, divergence, history, checkpoints).
+a time; ``train`` is the loop around it (epochs, divergence, history, checkpoints). Each member
+draws its randomness from named streams of its seed (sampler.py); the float32 precision is the
+run's setting, restored when it ends (runtime.py).
 """
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import functools
 import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from vsboost import evaluate
-from vsboost.config import Config
+from vsboost.config import Config, epoch_steps
 from vsboost.data import Benchmark
 from vsboost.losses import (
     critic_loss,
@@ -33,9 +32,21 @@ from vsboost.losses import (
     semantic_metric_loss,
 )
 from vsboost.models import Critic, Encoder, Generator, Regressor, Relation, adam, reset_all
-from vsboost.sampler import EpisodeSampler, draw_pairs, member_rand, member_randn
+from vsboost.runtime import effective, keep_freed_memory, run_precision
+from vsboost.sampler import (
+    STREAMS,
+    EpisodeSampler,
+    draw_pairs,
+    member_rand,
+    member_randn,
+    stream_seed,
+    streams,
+)
 
 BETA2 = 0.999  # lineage: Adam betas (0.5, 0.999)
+# 2: one generator per random stream. A checkpoint of another format came from an older trainer
+# whose draws this one cannot continue.
+CHECKPOINT_FORMAT = 2
 
 
 @dataclass
@@ -48,6 +59,7 @@ class RunResult:
     sampler: dict
     wall_s: float
     features: dict[str, np.ndarray] | None = None
+    precision: dict | None = None  # the float32 arithmetic the run got (runtime.effective)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -66,14 +78,32 @@ def train(
     checkpoint: Path | None = None, progress: Callable[[int, int], None] | None = None,
     feature_sample: bool = False,
 ) -> list[RunResult]:
-    # ===== set-up =====
+    """Train one member per seed of ``seeds`` with ``cfg`` on ``data``; resume from ``checkpoint``
+    when it exists and write it every ``cfg.checkpoint_every`` epochs. ``progress(epoch, total)``
+    runs after every epoch; ``feature_sample`` adds Figure 4 material to the results."""
     dev = resolve_device(device)
+    # The precision is a setting of this run, not of the process: set for the run, restored after.
+    with run_precision(cfg.tf32, dev):
+        precision = effective(dev)
+        results = _train(data, cfg, seeds, dev, checkpoint, progress, feature_sample)
+    for result in results:
+        result.precision = precision
+    return results
+
+
+def _train(
+    data: Benchmark, cfg: Config, seeds: Sequence[int], dev: torch.device,
+    checkpoint: Path | None, progress: Callable[[int, int], None] | None, feature_sample: bool,
+) -> list[RunResult]:
+    # ===== set-up =====
     model = VSBoost(data, cfg, seeds, dev)
     data, members = model.data, model.members
     start_epoch, history, diverged = 0, [[] for _ in seeds], [None] * members
     repl_draws, wall_before = 0, 0.0
     if checkpoint is not None and Path(checkpoint).exists():
         state = torch.load(checkpoint, map_location=dev, weights_only=False)
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{checkpoint}: checkpoint of an older trainer; delete it")
         if state["seeds"] != list(seeds) or state["config_hash"] != cfg.hash():
             raise ValueError(f"{checkpoint}: checkpoint belongs to another run; delete it")
         model.load_state_dict(state)
@@ -98,7 +128,7 @@ def train(
             break
         last = epoch + 1 == cfg.gan_epochs
         if (epoch + 1) % cfg.eval_every == 0 or last:
-            gzsl, czsl = model.evaluate()
+            gzsl, czsl = model.evaluate(epoch + 1)  # its own stream: training never sees it
             for m in range(members):
                 if diverged[m] is None:
                     entry = evaluate.epoch_entry(epoch + 1, gzsl[:, m], czsl[:, m])
@@ -109,9 +139,10 @@ def train(
         due = cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0
         if checkpoint is not None and due:
             _save(checkpoint, {
-                **model.state_dict(), "epoch": epoch + 1, "seeds": list(seeds),
-                "config_hash": cfg.hash(), "history": history, "diverged": diverged,
-                "repl_draws": repl_draws, "wall_s": wall_before + time.perf_counter() - t0,
+                **model.state_dict(), "format": CHECKPOINT_FORMAT, "epoch": epoch + 1,
+                "seeds": list(seeds), "config_hash": cfg.hash(), "history": history,
+                "diverged": diverged, "repl_draws": repl_draws,
+                "wall_s": wall_before + time.perf_counter() - t0,
             })
         if progress is not None:
             progress(epoch + 1, cfg.gan_epochs)
@@ -129,8 +160,8 @@ def train(
             sampler={"episodes": model.episodes * cfg.gan_epochs,
                      "with_replacement_draws": repl_draws},
             wall_s=wall,
-            features=_feature_sample(data, model.G, model.E, m, int(seed), model.noise_dim)
-            if feature_sample and ok else None,
+            features=_feature_sample(data, model.G, model.E, m, model.rng["figure"][m],
+                                     model.noise_dim) if feature_sample and ok else None,
         ))
     return results
 
@@ -139,17 +170,19 @@ class VSBoost:
     """M stacked members of one configuration: networks, optimisers, per-member randomness.
 
     ``iteration`` is one generator iteration and ``evaluate`` the per-epoch classifier fit and
-    test; :func:`train` drives them, ``bench perf`` times them one by one.
+    test; :func:`train` drives them, ``bench perf`` times them one by one. The float32 precision
+    is not set here but by the caller (:func:`vsboost.runtime.run_precision`).
     """
 
     def __init__(self, data: Benchmark, cfg: Config, seeds: Sequence[int], dev: torch.device):
-        if dev.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = True  # TF32 tensor cores: ~8x fp32 on H100
-        else:
+        if dev.type != "cuda":
             keep_freed_memory()
         self.data = data = data.to(dev)
         self.cfg, self.members = cfg, len(seeds)
-        self.gens = [torch.Generator(dev).manual_seed(int(s)) for s in seeds]
+        self.seeds = [int(s) for s in seeds]
+        # rng[stream][m]: member m's generator of that stream (sampler.STREAMS says who uses which)
+        per_member = [streams(s, dev) for s in self.seeds]
+        self.rng = {name: [g[name] for g in per_member] for name in STREAMS}
         att_dim, feat_dim = data.att_dim, data.feature_dim
         self.noise_dim = cfg.noise_dim or att_dim
 
@@ -162,7 +195,7 @@ class VSBoost:
             self.nets["R"] = Regressor(self.members, cfg.enc_dim, cfg.hidden, att_dim).to(dev)
         if cfg.rml:
             self.nets["F"] = Relation(self.members, cfg.enc_dim).to(dev)
-        reset_all(list(self.nets.values()), self.gens)
+        reset_all(list(self.nets.values()), self.rng["init"])
         self.E, self.R, self.Fr = (self.nets.get(k) for k in "ERF")
 
         betas = (cfg.beta1, BETA2)
@@ -176,7 +209,7 @@ class VSBoost:
         self.sampler = EpisodeSampler(data.train_y, cfg.n_way, cfg.k_shot,
                                       cfg.sample_with_replacement)
         self.batch = self.sampler.batch_size
-        self.steps = cfg.steps_per_epoch or max(1, len(data.train_y) // self.batch)
+        self.steps = epoch_steps(cfg, len(data.train_y))
         self.episodes = self.steps * cfg.critic_steps
         # SML candidates: all S+U class embeddings by default (paper: "all semantic embeddings").
         self.sml_att = data.att if cfg.sml_over == "all" else data.att[data.seen]
@@ -186,10 +219,15 @@ class VSBoost:
         self.unit_att = F.normalize(data.att, dim=-1)  # RML targets: cosines of class embeddings
         self.outside_negatives = cfg.n_way == 1  # a 1-way episode (FLO) holds no other class
 
+    @property
+    def gens(self) -> list[torch.Generator]:
+        """The evaluation generators, one per member: what the final classifiers draw from."""
+        return self.rng["eval"]
+
     def draw_epoch(self) -> tuple[Tensor, Tensor]:
         """One epoch of episodes drawn up front, on the device, so the step has no sampling code:
         indices ``[M, steps, critic_steps, N*K]`` and the with-replacement count (0-d tensor)."""
-        drawn = [self.sampler.sample(g, self.episodes) for g in self.gens]
+        drawn = [self.sampler.sample(g, self.episodes) for g in self.rng["episodes"]]
         idx = torch.stack([d[0] for d in drawn])
         shape = (self.members, self.steps, self.cfg.critic_steps, self.batch)
         return idx.view(shape), sum(d[1] for d in drawn)
@@ -202,10 +240,11 @@ class VSBoost:
             loss = loss + semantic_metric_loss(self.R(h), self.sml_att, self.sml_slot[y],
                                                cfg.tau, cfg.sml_cosine)
         if cfg.rml:
-            pos, neg = draw_pairs(self.gens, y)
+            pairs = self.rng["pairs"]
+            pos, neg = draw_pairs(pairs, y)
             h_pos, y_pos = _take(h, pos), torch.gather(y, 1, pos)
             if self.outside_negatives:
-                idx = torch.stack([self.sampler.outside(g, y[m]) for m, g in enumerate(self.gens)])
+                idx = torch.stack([self.sampler.outside(g, y[m]) for m, g in enumerate(pairs)])
                 h_neg, y_neg = self.E(data.train_x[idx]), data.train_y[idx]
             else:
                 h_neg, y_neg = _take(h, neg), torch.gather(y, 1, neg)
@@ -219,19 +258,19 @@ class VSBoost:
         (with E, R, F updates), then one generator step. Returns the losses ``[M, 4]``, left on
         the device: nothing here waits for the device."""
         cfg, data, G, D, E, opts = self.cfg, self.data, self.G, self.D, self.E, self.opts
-        batch, noise_dim = self.batch, self.noise_dim
+        batch, noise_dim, noise = self.batch, self.noise_dim, self.rng["noise"]
         for c in range(cfg.critic_steps):
             b = episodes[:, c]
             x, y = data.train_x[b], data.train_y[b]
             a = data.att[y]
             with torch.no_grad():
-                fake = G(member_randn(self.gens, batch, noise_dim), a)
-            alpha = member_rand(self.gens, batch, 1)
+                fake = G(member_randn(noise, batch, noise_dim), a)
+            alpha = member_rand(noise, batch, 1)
             penalty = gradient_penalty(D, x, fake, a, alpha)
             # Real and fake through D as one batch: its widest weight is read once, not twice.
             d_real, d_fake = D(torch.cat([x, fake], 1), torch.cat([a, a], 1)).split(batch, 1)
             d_loss = critic_loss(d_real, d_fake, penalty, cfg.gp_weight)
-            # E, R, F learn on real features at every critic step (SPEC §4, lineage CE-GZSL);
+            # E, R, F learn on real features at every critic step (lineage CE-GZSL; docs/method.md);
             # they share no parameter with D, so one backward serves both optimisers.
             m_loss = self.metric_losses(E(x), y) if E is not None else torch.zeros_like(d_loss)
             for opt in opts.values():
@@ -241,7 +280,7 @@ class VSBoost:
             if "M" in opts:
                 opts["M"].step()
         # Generator step on the last critic episode's classes (lineage).
-        fake = G(member_randn(self.gens, batch, noise_dim), a)
+        fake = G(member_randn(noise, batch, noise_dim), a)
         g_loss = -D(fake, a).mean(dim=1)
         f_loss = torch.zeros_like(g_loss)
         if E is not None and cfg.metric_on_fake:
@@ -257,8 +296,8 @@ class VSBoost:
         features), each ``[M, n, d]``; ``syn_y`` holds the synthetic labels."""
         data, members, E = self.data, self.members, self.E
         with torch.no_grad():
-            syn_x, syn_y = _synthesize(self.G, data.att, data.unseen, self.cfg.syn_num, self.gens,
-                                       self.noise_dim)
+            syn_x, syn_y = _synthesize(self.G, data.att, data.unseen, self.cfg.syn_num,
+                                       self.rng["eval"], self.noise_dim)
 
             def refine(x: Tensor) -> Tensor:
                 x = x.expand(members, -1, -1) if x.dim() == 2 else x
@@ -268,44 +307,33 @@ class VSBoost:
                 train=refine(data.train_x), syn=refine(syn_x), syn_y=syn_y,
                 seen=refine(data.test_seen_x), unseen=refine(data.test_unseen_x))
 
-    def evaluate(self) -> tuple[Tensor, Tensor]:
+    def evaluate(self, epoch: int) -> tuple[Tensor, Tensor]:
         """GZSL ``[cls_epochs, M, 3]`` and CZSL ``[cls_epochs, M]`` scores of the current
-        generator, on the host."""
-        gzsl, czsl = evaluate.scores(self.eval_features(), self.data, self.gens,
+        generator after generator epoch ``epoch``, on the host. The eval stream restarts from
+        (seed, epoch): an evaluation depends on no other evaluation, nor on how many there were."""
+        for g, seed in zip(self.rng["eval"], self.seeds):
+            g.manual_seed(stream_seed(seed, "eval", epoch))
+        gzsl, czsl = evaluate.scores(self.eval_features(), self.data, self.rng["eval"],
                                      **evaluate.fit_settings(self.cfg))
         return gzsl.cpu(), czsl.cpu()
 
     def state_dict(self) -> dict:
+        # get_state() is a CPU uint8 tensor whatever the generator's device.
         return {"nets": {k: n.state_dict() for k, n in self.nets.items()},
                 "opts": {k: o.state_dict() for k, o in self.opts.items()},
-                "gens": [g.get_state() for g in self.gens]}
+                "rng": {name: [g.get_state().cpu() for g in gens]
+                        for name, gens in self.rng.items()}}
 
     def load_state_dict(self, state: dict) -> None:
         for k, net in self.nets.items():
             net.load_state_dict(state["nets"][k])
         for k, opt in self.opts.items():
             opt.load_state_dict(state["opts"][k])
-        for g, s in zip(self.gens, state["gens"]):
-            g.set_state(s.cpu() if g.device.type == "cpu" else s)
-
-
-@functools.cache
-def keep_freed_memory() -> None:
-    """Make glibc keep freed memory for reuse instead of handing it back to the kernel.
-
-    torch allocates CPU tensors with plain malloc, and glibc serves every block over 32 MB with a
-    fresh mmap that it unmaps on free. Every step's weight gradients are such blocks (33 MB per
-    member for the widest layers), so each step faulted in and zeroed fresh pages: ~150k page
-    faults per CUB iteration at M = 1 and 1M at M = 5, where it cost 30% of the wall time.
-    With mmap off and trimming off, the second step reuses the first one's memory. Peak memory
-    is unchanged; the process just keeps it. A no-op outside glibc (macOS, musl).
-    """
-    if platform.libc_ver()[0] != "glibc":
-        return
-    libc = ctypes.CDLL(None)
-    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
-    libc.mallopt(m_mmap_max, 0)
-    libc.mallopt(m_trim_threshold, 2**31 - 1)
+        # torch.load(map_location=...) moves the saved states to the device with everything else,
+        # but set_state takes a CPU uint8 tensor only, CUDA generators included.
+        for name, gens in self.rng.items():
+            for g, s in zip(gens, state["rng"][name], strict=True):
+                g.set_state(s.cpu())
 
 
 def _take(h: Tensor, pos: Tensor) -> Tensor:
@@ -320,12 +348,11 @@ def _synthesize(G, att: Tensor, classes: Tensor, per_class: int, gens, noise_dim
     return G(z, att[labels].expand(len(gens), -1, -1)), labels
 
 
-def _feature_sample(data: Benchmark, G, E, member: int, seed: int, noise_dim: int,
+def _feature_sample(data: Benchmark, G, E, member: int, gen: torch.Generator, noise_dim: int,
                     n_classes: int = 10, per_class: int = 50) -> dict[str, np.ndarray]:
     """Figure 4 material for one member: real vs synthetic unseen features and seen features,
-    before and after E, for at most ``n_classes`` classes. Uses its own generator so that asking
-    for it changes no reported number."""
-    gen = torch.Generator(data.train_x.device).manual_seed(seed + 1)
+    before and after E, for at most ``n_classes`` classes. ``gen`` is the member's figure stream,
+    so asking for it changes no reported number."""
 
     def first(x: Tensor, y: Tensor, classes: Tensor) -> tuple[Tensor, Tensor]:
         keep = torch.cat([torch.nonzero(y == c).flatten()[:per_class] for c in classes])
@@ -338,7 +365,9 @@ def _feature_sample(data: Benchmark, G, E, member: int, seed: int, noise_dim: in
         s_x, s_y = first(data.test_seen_x, data.test_seen_y, seen)
         labels = unseen.repeat_interleave(per_class)
         members = G.fc1.weight.shape[0]
-        z = torch.randn(members, len(labels), noise_dim, generator=gen, device=gen.device)
+        # Member m's z alone, given to every member's G: the sample ignores the other members.
+        z = torch.randn(len(labels), noise_dim, generator=gen, device=gen.device)
+        z = z.expand(members, -1, -1)
         su_x = G(z, data.att[labels].expand(members, -1, -1))[member]
 
         def refine(x: Tensor) -> Tensor:

@@ -130,8 +130,8 @@ def memory_peak(dev) -> int:
 
 def paper_model(dataset: str, dev, seeds, data=None):
     """A ``full``-row, paper-profile VSBoost of ``seeds`` stacked members on ``data`` (default:
-    :func:`shaped_benchmark`). It also sets the trainer's matmul precision (TF32 on GPU), so that
-    everything timed after it runs as training does."""
+    :func:`shaped_benchmark`). The worker runs it under the paper profile's matmul precision
+    (``bench.perf.worker``), so that everything timed runs as training does."""
     from vsboost.config import make_config
     from vsboost.train import VSBoost
 
@@ -243,7 +243,7 @@ def environment(device: str) -> dict:
     return {"device": dev.type, "name": name, "torch": torch.__version__,
             "threads": torch.get_num_threads(), "cores": os.cpu_count(),
             "python": platform.python_version(),
-            "tf32": dev.type == "cuda",  # the trainer allows TF32 matmuls on CUDA
+            "tf32": dev.type == "cuda",  # the paper profile's tf32 applies on CUDA only
             "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
 
 
