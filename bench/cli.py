@@ -12,7 +12,7 @@ Exit codes, the same for every command:
 
 Every error meant for people is a :class:`vsboost.errors.UserError` (or a click usage error);
 :meth:`BenchGroup.invoke` is the one place that turns them into that line. Default locations
-(data, lock, results, reports) come from :mod:`bench.settings`.
+(data, lock, results, reports) come from :mod:`vsboost.settings`.
 
 ``bench --help`` imports no heavy library: the commands of the reporting half live in
 :mod:`bench.commands` and :mod:`bench.perf` and are imported only when run.
@@ -20,14 +20,26 @@ Every error meant for people is a :class:`vsboost.errors.UserError` (or a click 
 
 from __future__ import annotations
 
-import functools
 import importlib
 import sys
-from pathlib import Path
 
 import click
 
-from bench import settings, store
+from bench import store
+from bench.options import (
+    DEBUG,
+    SectionedCommand,
+    datasets_option,
+    debug_option,
+    launch_options,
+    names,
+    option,
+    out_option,
+    rows_option,
+    seeds_option,
+    training_options,
+)
+from vsboost import settings
 from vsboost.config import DATASETS, ROWS
 from vsboost.errors import UserError
 
@@ -54,28 +66,6 @@ SECTIONS = {
     "Data": ("data",),
     "Performance": ("perf",),
 }
-DEBUG = "bench.debug"
-
-
-class SectionOption(click.Option):
-    """An option listed under a named section of its command's ``--help``."""
-
-    def __init__(self, *args, section: str = "Other options", **kwargs):
-        kwargs.setdefault("show_default", True)
-        super().__init__(*args, **kwargs)
-        self.section = section
-
-
-class SectionedCommand(click.Command):
-    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        sections: dict[str, list[tuple[str, str]]] = {}
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is not None:
-                sections.setdefault(getattr(param, "section", "Other options"), []).append(record)
-        for name, records in sections.items():
-            with formatter.section(name):
-                formatter.write_dl(records)
 
 
 class BenchGroup(click.Group):
@@ -127,135 +117,6 @@ _HELP_ERRORS = tuple(getattr(click.exceptions, n) for n in ("NoArgsIsHelpError",
                      if hasattr(click.exceptions, n))
 
 
-def _set_debug(ctx: click.Context, _param, value: bool) -> None:
-    if value:
-        ctx.meta[DEBUG] = True
-
-
-# ---------------------------------------------------------------- options shared by commands
-option = functools.partial(click.option, cls=SectionOption)
-debug_option = option("--debug", is_flag=True, expose_value=False, is_eager=True,
-                      callback=_set_debug, section="Debugging",
-                      help="Show the full traceback of an error instead of one line.")
-
-
-def _names(allowed, *, single: bool = False, default=None):
-    """Callback of a name-list option: ``-d CUB -d AWA2`` and ``--datasets CUB,AWA2`` alike,
-    each name checked against ``allowed``, duplicates dropped, order kept."""
-
-    def callback(ctx: click.Context, param: click.Parameter, value):
-        values = (value,) if isinstance(value, str) else (value or ())
-        names = list(dict.fromkeys(n.strip() for v in values for n in v.split(",") if n.strip()))
-        unknown = [n for n in names if n not in allowed]
-        if unknown or (single and len(names) > 1):
-            raise click.BadParameter(
-                f"expected {'one' if single else 'some'} of {', '.join(allowed)}, found "
-                f"{', '.join(unknown or names)}", ctx, param)
-        if single:
-            return names[0] if names else default
-        return tuple(names) if names else default
-
-    return callback
-
-
-def datasets_option(*, default=tuple(DATASETS), show_default: str = "all five",
-                    section: str = "Grid", help: str = "Datasets"):
-    return option("-d", "--datasets", multiple=True, metavar="NAME[,NAME...]",
-                  callback=_names(DATASETS, default=default), section=section,
-                  show_default=show_default,
-                  help=f"{help}: {', '.join(DATASETS)}; repeat -d or separate by commas.")
-
-
-rows_option = option("-r", "--rows", multiple=True, metavar="ROW[,ROW...]",
-                     callback=_names(tuple(ROWS), default=tuple(ROWS)), section="Grid",
-                     show_default="all four",
-                     help=f"Table 4 rows: {', '.join(ROWS)}; repeat -r or separate by commas.")
-seeds_option = option("--seeds", type=click.IntRange(min=1), default=5, section="Grid",
-                      help="The number of seeds: seed indices 0..N-1 of every (dataset, row).")
-results_option = option(
-    "--results", type=click.Path(path_type=Path), default=None,
-    callback=lambda _ctx, _param, value: settings.results(value), section="Results",
-    show_default=f"{settings.DEFAULTS['results']}, or ${settings.ENV['results']}",
-    help="Results root; a sweep lives in <results>/<name>/.")
-
-
-def out_option(what: str = "Folder for the markdown reports and figures."):
-    return option("--out", type=click.Path(path_type=Path), default=None, section="Results",
-                  show_default=f"{settings.DEFAULTS['reports']}/<name>, or "
-                               f"${settings.ENV['reports']}/<name>", help=what)
-
-
-def data_root_option(kind: str = "data", help: str = "Real-data root holding <DATASET>/"
-                     "res101.mat and att_splits.mat."):
-    return option("--data-root", type=click.Path(path_type=Path), default=None, section="Data",
-                  show_default=f"{settings.DEFAULTS[kind]}, or ${settings.ENV[kind]}", help=help)
-
-
-def training_options(f):
-    for decorator in reversed([
-        option("--profile", type=click.Choice(["paper", "smoke"]), default="paper",
-               section="Training",
-               help="Hyperparameter profile: 'paper' (the paper's settings, see vsboost/config.py)"
-                    " or 'smoke' (tiny, for tests and the demo; never the paper's settings)."),
-        option("--set", "sets", multiple=True, metavar="KEY=VALUE", section="Training",
-               help="Override one config value for every run, e.g. --set gan_epochs=50 "
-                    "(repeatable; the keys are the fields of vsboost/config.py's Config)."),
-        option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-               section="Training", help="Where to train; auto = CUDA when available."),
-        option("--features", type=click.Choice(["auto", "all", "none"]), default="auto",
-               section="Training",
-               help="Save the t-SNE feature sample (features.npz) for: auto = seed index 0 of the "
-                    "full row, all runs, or none."),
-        option("--data-root", type=click.Path(path_type=Path), default=None,
-               section="Data",
-               show_default=f"{settings.DEFAULTS['data']} (${settings.ENV['data']}), or "
-                            f"{settings.DEFAULTS['synthetic']} (${settings.ENV['synthetic']}) "
-                            "with --synthetic",
-               help="Folder holding <DATASET>/res101.mat and att_splits.mat."),
-        option("--synthetic", is_flag=True, section="Data",
-               help="Use the embedded synthetic benchmark, written on first use."),
-        option("--data-label", default=None, section="Data",
-               help="Run your own xlsa17-format files as CUSTOM data under this label: they may "
-                    "differ from datasets.lock, and are never compared with the paper. Without "
-                    "it, real files that do not match the lock are refused."),
-        results_option,
-        option("--name", default=None, section="Results",
-               show_default="<profile>-synthetic or <profile>-real, after the data read",
-               help="Sweep folder name under the results root."),
-    ]):
-        f = decorator(f)
-    return f
-
-
-def launch_options(f):
-    for decorator in reversed([
-        option("--launcher", type=click.Choice(["local", "submitit"]), default="local",
-               section="Launch",
-               help="local: this machine; submitit: one cluster job per job "
-                    "(pip install 'vsboost[cluster]')."),
-        option("--jobs", type=click.IntRange(min=1), default=1, section="Launch",
-               help="local launcher: jobs trained in parallel processes (1 = in this process)."),
-        option("--seeds-per-job", type=click.IntRange(min=1), default=5, section="Launch",
-               help="Seeds of one (dataset, row) trained together in one batched pass."),
-        option("--cluster", type=click.Choice(["auto", "slurm", "local", "debug"]),
-               default="auto", section="Launch",
-               help="submitit cluster; auto = slurm when available, else local processes."),
-        option("--partition", default=None, section="Launch", help="Slurm partition."),
-        option("--timeout-min", type=click.IntRange(min=1), default=720, section="Launch",
-               help="submitit: time limit of one job in minutes."),
-        option("--gpus-per-job", type=click.IntRange(min=0), default=1, section="Launch",
-               help="submitit: GPUs per job."),
-        option("--cpus-per-job", type=click.IntRange(min=1), default=8, section="Launch",
-               help="submitit: CPU cores per job."),
-        option("--mem-gb", type=click.FloatRange(min=1), default=32.0, section="Launch",
-               help="submitit: memory per job in GB."),
-        option("--dry-run", is_flag=True, section="Launch",
-               help="Print the runs' states and the jobs that would run; train nothing."),
-    ]):
-        f = decorator(f)
-    return f
-
-
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"],
                                                "max_content_width": 100})
 def cli() -> None:
@@ -273,9 +134,9 @@ def cli() -> None:
 
 
 @cli.command(cls=SectionedCommand)
-@option("-d", "--dataset", required=True, callback=_names(DATASETS, single=True), section="Run",
+@option("-d", "--dataset", required=True, callback=names(DATASETS, single=True), section="Run",
         help=f"One of {', '.join(DATASETS)}.")
-@option("-r", "--row", required=True, callback=_names(tuple(ROWS), single=True), section="Run",
+@option("-r", "--row", required=True, callback=names(tuple(ROWS), single=True), section="Run",
         help=f"Table 4 row: {', '.join(ROWS)}.")
 @option("--seed-index", type=click.IntRange(min=0), default=0, section="Run",
         help="Seed index i; the seed is derived from (dataset, i), the same for every row.")

@@ -15,9 +15,9 @@ from tabulate import tabulate
 
 import bench.datasets
 from bench import check as checks  # `check` is the command here
-from bench import reports, settings, store
+from bench import reports, store
 from bench.cells import ReportError
-from bench.cli import (
+from bench.options import (
     SectionedCommand,
     data_root_option,
     datasets_option,
@@ -26,11 +26,12 @@ from bench.cli import (
     out_option,
     results_option,
 )
+from vsboost import settings
 
 lock_option = option("--lock", "lock_path", type=click.Path(path_type=Path), default=None,
                      section="Data",
                      show_default=f"{settings.DEFAULTS['lock']} (${settings.ENV['lock']}), else "
-                                  "the copy installed with bench",
+                                  "the copy installed with the package",
                      help="The data lock file (pinned sizes and sha256).")
 archives_option = option("--archives", type=click.Path(path_type=Path), default=None,
                          section="Data",

@@ -1,6 +1,6 @@
 """The real data, pinned: fetch the official archives, verify every file, lock new hashes, Table 1.
 
-``datasets.lock`` (JSON; found by :func:`bench.settings.lock`) lists each archive (URL, sha256
+``datasets.lock`` (JSON; found by :func:`vsboost.settings.lock`) lists each archive (URL, sha256
 and size where known) and each file the suite reads or may read, relative to the data root, with
 its archive, size, sha256 and provenance. A ``null`` hash means "trust on first download":
 ``lock`` records it from the files present. A pinned hash is never overwritten; a file that
@@ -23,12 +23,13 @@ import pooch
 import scipy.io
 from tqdm import tqdm
 
-from bench import paper, settings
+from bench import paper
+from vsboost import settings
 from vsboost.config import DATASETS
 from vsboost.errors import UserError
 from vsboost.files import atomic_path, atomic_write
 
-# Locations (data root, lock, archives) default to bench.settings, resolved at call time.
+# Locations (data root, lock, archives) default to vsboost.settings, resolved at call time.
 CHUNK = 1 << 20
 
 

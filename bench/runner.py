@@ -23,15 +23,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bench import settings, store
+from bench import store
+from vsboost import settings
 from vsboost.files import atomic_path
 
 # The checkout this code runs from, for the git commit in each record's provenance. Data and
-# results never live here: their locations come from bench.settings.
+# results never live here: their locations come from vsboost.settings.
 SOURCE = Path(__file__).resolve().parents[1]
-# choice: the embedded benchmark the harness generates on first use (docs/synthetic.md).
-SYNTHETIC_SCALE = 0.1
-SYNTHETIC_SEED = 0
 PCA_DIMS = 50  # choice: features.npz holds the t-SNE sample reduced to 50 dims per space
 
 
@@ -55,22 +53,14 @@ class Job:
 
 
 def synthetic_root(data_root: Path | None, datasets) -> Path:
-    """The data root of ``--synthetic``: generate the embedded benchmark there for every dataset
-    whose files are missing, then return it. The one way every command gets synthetic data."""
-    import filelock
-
+    """The data root of ``--synthetic``, with the embedded benchmark written there for every
+    dataset whose files are missing."""
     from vsboost import synthetic
-    from vsboost.data import data_files
 
     root = settings.synthetic_root(data_root)
-    root.mkdir(parents=True, exist_ok=True)
-    # Two sweeps starting at once must not write the same files together.
-    with filelock.FileLock(root / ".synthetic.lock"):
-        missing = [ds for ds in datasets
-                   if not all((root / f).is_file() for f in data_files(ds))]
-        if missing:
-            tqdm.write(f"writing the synthetic benchmark for {', '.join(missing)} into {root}")
-            synthetic.write(root, missing, scale=SYNTHETIC_SCALE, seed=SYNTHETIC_SEED)
+    written = synthetic.ensure(root, datasets)
+    if written:
+        tqdm.write(f"wrote the synthetic benchmark for {', '.join(written)} into {root}")
     return root
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bench import runner, settings, store
+from bench import runner, store
+from vsboost import settings
 
 PENDING = ("not launched", "incomplete", "failed")
 FEATURES = ("auto", "all", "none")

@@ -152,7 +152,9 @@ def provenance(records: list[dict], name: str) -> str:
         ("settings changed (†)", _changed(records)),
         ("data fingerprints", "; ".join(f"{ds} {', '.join(sorted(fps[ds]))}"
                                         for ds in present(records, "dataset", DATASETS))),
-        ("git commits", _counts(p.get("git_commit") for p in prov)),
+        ("git commits", _counts(p.get("git_commit") and p["git_commit"]
+                                + (" + uncommitted changes" if p.get("git_dirty") else "")
+                                for p in prov)),
         ("devices", _counts(p.get("device") for p in prov)),
         ("python", _counts(p.get("python") for p in prov)),
         ("torch", _counts(p.get("torch") for p in prov)),

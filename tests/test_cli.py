@@ -1,4 +1,4 @@
-"""Conventions every `bench` command shares: where things live (bench.settings), name-list
+"""Conventions every `bench` command shares: where things live (vsboost.settings), name-list
 options, one error line and the exit codes, a light `bench --help`, the package's public API."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench import settings
 from bench.cli import LAZY, cli
+from vsboost import settings
 from vsboost.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,3 +156,13 @@ def test_synthetic_data_is_written_under_the_working_directory(tmp_path, monkeyp
     assert (tmp_path / "data" / "synthetic" / "APY" / "res101.mat").is_file()
     assert "results/smoke-synthetic" in result.output
     assert not (tmp_path / "results").exists()  # a dry run writes no results
+
+
+def test_the_core_imports_nothing_from_the_harness():
+    import ast
+
+    for path in sorted((Path(__file__).parents[1] / "vsboost").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n == "bench" or n.startswith("bench.") for n in names), path.name

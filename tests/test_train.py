@@ -14,10 +14,10 @@ from vsboost.train import VSBoost, train
 
 # Small enough for seconds per training, large enough to learn (choice).
 TINY = {"hidden": 64, "enc_dim": 64, "n_way": 8, "k_shot": 8, "steps_per_epoch": 0,
-        "syn_num": 30, "cls_epochs": 4, "checkpoint_every": 1}
+        "syn_num": 30, "cls_epochs": 4, "eval_every": 1, "checkpoint_every": 1}
 # Smaller still, for tests of the plumbing that need no learning (choice).
 FAST = {"hidden": 32, "enc_dim": 32, "n_way": 8, "k_shot": 8, "steps_per_epoch": 3,
-        "syn_num": 10, "cls_epochs": 2, "checkpoint_every": 0}
+        "syn_num": 10, "cls_epochs": 2, "eval_every": 1, "checkpoint_every": 0}
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 The full harness (sweeps, records, tables) is ``bench``; this is the minimal path to the core.
 Without ``--data-root`` it trains on the embedded synthetic benchmark, written on first use where
-``bench`` writes it (``data/synthetic``, or ``$VSBOOST_SYNTHETIC``: see ``bench.settings``).
+``bench`` writes it (``data/synthetic``, or ``$VSBOOST_SYNTHETIC``: see ``vsboost.settings``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from vsboost import settings, synthetic
 from vsboost.config import ROWS, make_config, parse_override, seed_for
 from vsboost.data import load
 from vsboost.errors import UserError
@@ -35,9 +36,8 @@ def main(argv: list[str] | None = None) -> int:
                           dict(parse_override(o) for o in args.overrides))
         root = args.data_root
         if root is None:
-            from bench.runner import synthetic_root  # the one way to get the synthetic benchmark
-
-            root = synthetic_root(None, [cfg.dataset])
+            root = settings.synthetic_root()
+            synthetic.ensure(root, [cfg.dataset])
         data = load(root, args.dataset, normalize_sent=cfg.normalize_sent)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

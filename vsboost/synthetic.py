@@ -17,7 +17,7 @@ import scipy.io
 import torch
 
 from vsboost.config import DATASETS
-from vsboost.data import FEATURE_DIM, SENT_FILE, SPLITS, load
+from vsboost.data import FEATURE_DIM, SENT_FILE, SPLITS, data_files, load
 from vsboost.errors import UserError
 from vsboost.files import atomic_path
 
@@ -137,6 +137,27 @@ def write(
         written += _write_one(Path(root) / dataset, dataset, scale, seed, real_meta,
                               knobs or Knobs())
     return written
+
+
+# choice: the embedded benchmark's default files, the same on every machine (docs/synthetic.md).
+DEFAULT_SCALE = 0.1
+DEFAULT_SEED = 0
+
+
+def ensure(root: str | Path, datasets) -> list[str]:
+    """Write the default embedded benchmark into ``root`` for every dataset whose files are
+    missing; returns those datasets. Under a file lock: two sweeps starting at once must not
+    write the same files together. The one way every command gets synthetic data."""
+    import filelock
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(root / ".synthetic.lock"):
+        missing = [ds for ds in datasets
+                   if not all((root / f).is_file() for f in data_files(ds))]
+        if missing:
+            write(root, missing, scale=DEFAULT_SCALE, seed=DEFAULT_SEED)
+    return missing
 
 
 def real_classes(real_meta: str | Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:

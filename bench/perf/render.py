@@ -86,9 +86,29 @@ def render(runs: dict[str, dict]) -> str:
             for why in shortfalls(run, per_kind[kind])]
     if whys:
         parts.append("What stands in the way of the missed targets:\n\n" + "\n".join(whys))
+    stale = [line for run in runs.values() for line in stale_settings(run)]
+    if stale:
+        parts.append("The paper profile has changed since these measurements: the projected "
+                     "trainings use the epochs and syn_num measured with, not today's "
+                     "(rerun `bench perf` to project today's):\n\n" + "\n".join(stale))
     for kind in DEVICES:
         parts += device_section(kind, runs.get(kind))
     return "\n\n".join(parts) + "\n"
+
+
+def stale_settings(run: dict) -> list[str]:
+    """One line per dataset whose measured gan_epochs or syn_num is not today's paper default."""
+    from vsboost.config import make_config
+
+    lines = []
+    for ds in run.get("datasets", []):
+        cfg = make_config(ds["dataset"], "full", "paper")
+        now = {"gan_epochs": cfg.gan_epochs, "syn_num": cfg.syn_num}
+        then = {"gan_epochs": ds["epochs"], "syn_num": ds["syn_num"]}
+        changed = [f"{k} {then[k]} (now {now[k]})" for k in now if then[k] != now[k]]
+        if changed:
+            lines.append(f"- {ds['dataset']}: measured with {', '.join(changed)}")
+    return lines
 
 
 def shortfalls(run: dict, met: dict[str, Verdict]) -> list[str]:
