@@ -113,13 +113,22 @@ class Cell:
         return ", ".join([f"— {self.n}/{self.expected} seeds done", *broken])
 
 
+# Training losses a baseline comparison also watches: the last evaluated epoch's mean loss,
+# protocol-independent, shown x100 like the percentages (one decimal = the loss to 1e-3).
+LOSSES = ("loss_d", "loss_metric")
+
+
 def _metric(record: dict, metric: str, protocol: str) -> float:
     metrics = record["metrics"]
     try:
-        raw = metrics["czsl"][protocol]["acc"] if metric == "acc" else metrics[protocol][metric]
-    except (KeyError, TypeError) as err:
-        where = f"czsl.{protocol}.acc" if metric == "acc" else f"{protocol}.{metric}"
-        raise ReportError(f"run {record['run_id']}: expected metrics.{where} in its record, "
+        if metric in LOSSES:
+            raw = record["history"][-1][metric]
+        else:
+            raw = metrics["czsl"][protocol]["acc"] if metric == "acc" else metrics[protocol][metric]
+    except (KeyError, TypeError, IndexError) as err:
+        where = (f"history[-1].{metric}" if metric in LOSSES else
+                 f"czsl.{protocol}.acc" if metric == "acc" else f"{protocol}.{metric}")
+        raise ReportError(f"run {record['run_id']}: expected {where} in its record, "
                           f"found none; fix: rerun that run") from err
     if not isinstance(raw, int | float) or not math.isfinite(raw):
         raise ReportError(f"run {record['run_id']}: expected a finite fraction for metric "

@@ -185,3 +185,22 @@ def test_baseline_tolerance_is_derived_from_the_seed_spread_and_compares_the_sam
     up = check.compare_baseline(moved, base, two_sided=True)
     assert {c.verdict for c in up if c.ours.metric != "acc"} == {"ABOVE"}  # +6 points > 4.9
     assert not check.failing(check.compare_baseline(moved, base))  # one-sided: a rise is fine
+
+
+def test_baseline_watches_the_training_losses_of_the_rows_that_have_them(tmp_path):
+    def with_losses(recs, metric_loss):
+        for r in recs:
+            i = r["key"]["seed_index"]
+            r["history"] = [{"epoch": 1, "loss_d": -1.0 + 0.01 * i,
+                             "loss_metric": metric_loss + 0.01 * i}]
+        return recs
+
+    base = with_losses(as_paper(rows=("plain", "full"), synthetic=True, profile="smoke",
+                                seeds=6), 0.7)
+    ours = [r for r in with_losses(as_paper(rows=("plain", "full"), synthetic=True,
+                                            profile="smoke", seeds=2), 0.9)]
+    comps = check.compare_baseline(ours, base)
+    watched = {(c.ours.row, c.ours.metric) for c in comps if c.ours.metric.startswith("loss")}
+    assert watched == {("plain", "loss_d"), ("full", "loss_d"), ("full", "loss_metric")}
+    (moved,) = [c for c in check.failing(check.compare_baseline(ours, base, two_sided=True))]
+    assert (moved.ours.row, moved.ours.metric, moved.verdict) == ("full", "loss_metric", "ABOVE")
