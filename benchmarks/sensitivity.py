@@ -29,6 +29,7 @@ from tabulate import tabulate
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "results" / "regress-baseline"
 OUT = REPO / "reports" / "regress" / "sensitivity.md"
+RECORDS = REPO / "results" / "sensitivity"  # one folder of records and check output per fault
 # The regression subset, as `nox -s regress` trains it (noxfile.py REGRESS).
 SWEEP = ["sweep", "--synthetic", "--profile", "smoke", "--datasets", "APY", "--seeds", "2",
          "--seeds-per-job", "2", "--name", "regress"]
@@ -104,6 +105,13 @@ def run_fault(fault: Fault, synthetic_root: Path) -> dict:
         check_env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
         checked = _bench(["check", "--name", "regress", "--baseline", str(BASELINE),
                           "--two-sided"], REPO, check_env)
+        # The records behind each verdict, kept beside the baseline (not a sweep of their own:
+        # a planted fault's runs must never reach a table).
+        kept = RECORDS / fault.name
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(Path(tmp) / "results" / "regress", kept,
+                        ignore=shutil.ignore_patterns("_ckpt", "_locks", "*.npz"))
+        (kept / "check.md").write_text(checked.stdout)
     rows = [line for line in checked.stdout.splitlines() if line.startswith("| baseline")]
     moved = [r for r in rows if "ABOVE" in r or "BELOW" in r]
     worst = max((abs(float(r.split("|")[8])) / max(float(r.split("|")[9]), 1e-9)
@@ -133,7 +141,8 @@ def render(results: list[dict]) -> str:
         "seeds 0 and 1, smoke profile) is trained there from scratch and judged by `bench check "
         "--baseline results/regress-baseline --two-sided`: a cell fails when its mean moves "
         "beyond its tolerance, derived from the baseline's seed spread (rule printed by the "
-        "check; docs/regression.md). Made by `python benchmarks/sensitivity.py`.", "",
+        "check; docs/regression.md). Made by `python benchmarks/sensitivity.py`; the records "
+        "and the check's output behind each line are in `results/sensitivity/<fault>/`.", "",
         table, "",
         f"Caught: {caught} of {planted} planted faults. Unchanged rerun: "
         f"{', '.join(unchanged) or 'not run'}.", ""])
