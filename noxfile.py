@@ -46,9 +46,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the package, the tests and this file."""
+    """ruff over the packages, the tests, the benchmarks and this file."""
     session.install("ruff>=0.5")
-    session.run("ruff", "check", "vsboost", "bench", "tests", "noxfile.py")
+    session.run("ruff", "check", "vsboost", "bench", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session

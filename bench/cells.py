@@ -113,9 +113,11 @@ class Cell:
         return ", ".join([f"— {self.n}/{self.expected} seeds done", *broken])
 
 
-# Training losses a baseline comparison also watches: the last evaluated epoch's mean loss,
-# protocol-independent, shown x100 like the percentages (one decimal = the loss to 1e-3).
-LOSSES = ("loss_d", "loss_metric")
+# Training values a baseline comparison also watches, from the last evaluated epoch:
+# protocol-independent, shown x100 like the percentages (one decimal = the value to 1e-3).
+# loss_d: the critic's loss; loss_metric: L_SM + L_RM on real features; relation_same: the mean
+# relation F predicts for same-class pairs (vsboost.train.VSBoost.relation_scores).
+LOSSES = ("loss_d", "loss_metric", "relation_same")
 
 
 def _metric(record: dict, metric: str, protocol: str) -> float:

@@ -37,9 +37,9 @@ class CheckRefused(UserError):
 # choice: a baseline cell regresses when its mean moves by more than K_SE standard errors. A change
 # that only redraws randomness (a refactor that consumes the random streams differently) moves the
 # mean of n seeds by N(0, 2σ²/n) against the same seeds of the baseline; at 3.5 standard errors
-# one cell goes red by chance with probability 2.3e-4 one-sided (4.7e-4 two-sided), so the 33
-# cells of the regression subset stay green on such a change 98.5% of the time (two-sided). σ is the seed spread of the baseline
-# cell, measured on at least MIN_NOISE_SEEDS seeds.
+# one cell goes red by chance with probability 2.3e-4 one-sided (4.7e-4 two-sided), so the 35
+# cells of the regression subset stay green on such a change 98.4% of the time (two-sided). σ is
+# the seed spread of the baseline cell, measured on at least MIN_NOISE_SEEDS seeds.
 K_SE = 3.5
 MIN_NOISE_SEEDS = 3
 # choice: the smallest tolerance, in points: below the one-decimal display, above the float noise
@@ -212,11 +212,13 @@ def compare_baseline(records: list[dict], baseline: list[dict], tolerance: float
 
 def _watched(row: str) -> list[tuple[str, str]]:
     """(metric, protocol) cells a baseline comparison watches for a row: U, S, H under both
-    protocols, CZSL for the full row (Table 3), and the training losses (the critic's for every
-    row, the metric losses' where the row has them): a fault in a loss that barely moves the
-    accuracies at this budget, such as an inverted RML target, still moves its loss."""
+    protocols, CZSL for the full row (Table 3), and training values (the critic's loss for every
+    row, the metric losses where the row has them, the relation F learnt where it has RML): a
+    fault in a loss that barely moves the accuracies at this budget, such as an inverted RML
+    target, still moves what that loss trains."""
     metrics = [(m, p) for m in (METRICS if row == "full" else GZSL) for p in cells.PROTOCOLS]
-    losses = ["loss_d"] + (["loss_metric"] if ROWS[row]["sml"] or ROWS[row]["rml"] else [])
+    losses = (["loss_d"] + (["loss_metric"] if ROWS[row]["sml"] or ROWS[row]["rml"] else [])
+              + (["relation_same"] if ROWS[row]["rml"] else []))
     return metrics + [(loss, "last") for loss in losses]
 
 

@@ -129,11 +129,14 @@ def _train(
         last = epoch + 1 == cfg.gan_epochs
         if (epoch + 1) % cfg.eval_every == 0 or last:
             gzsl, czsl = model.evaluate(epoch + 1)  # its own stream: training never sees it
+            relation = model.relation_scores()
             for m in range(members):
                 if diverged[m] is None:
                     entry = evaluate.epoch_entry(epoch + 1, gzsl[:, m], czsl[:, m])
                     entry.update(dict(zip(("loss_d", "loss_g", "loss_metric", "loss_metric_fake"),
                                           losses[m].tolist())))
+                    if relation is not None:
+                        entry["relation_same"], entry["relation_other"] = relation[m].tolist()
                     entry["wall_s"] = wall_before + time.perf_counter() - t0
                     history[m].append(entry)
         due = cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0
@@ -252,6 +255,23 @@ class VSBoost:
             t_neg = (self.unit_att[y] * self.unit_att[y_neg]).sum(-1)
             loss = loss + relational_metric_loss(self.Fr, h, h_pos, h_neg, t_pos, t_neg)
         return loss
+
+    def relation_scores(self) -> Tensor | None:
+        """What the relation head F has learnt (rows with RML), on the host: per member the mean
+        F(h_i, h_j) after the sigmoid over pairs of real training images of the same class and of
+        neighbouring classes, ``[M, 2]``. RML trains it towards cos(a_i, a_j), so 1 for the same
+        class. A fixed probe (the first two images of each seen class): it draws no randomness."""
+        if self.Fr is None:
+            return None
+        keep = self.sampler.counts >= 2
+        first = self.sampler.starts[keep]
+        probe = self.sampler.by_class[torch.stack([first, first + 1], 1)]  # [C, 2]
+        with torch.no_grad():
+            h = self.E(self.data.train_x[probe.flatten()].expand(self.members, -1, -1))
+            a, b = h[:, 0::2], h[:, 1::2]
+            same = torch.sigmoid(self.Fr(a, b)).mean(1)
+            other = torch.sigmoid(self.Fr(a, b.roll(1, dims=1))).mean(1)
+        return torch.stack([same, other], 1).cpu()
 
     def iteration(self, episodes: Tensor) -> Tensor:
         """One generator iteration on ``episodes`` ``[M, critic_steps, N*K]``: the critic steps
