@@ -129,7 +129,7 @@ def render(results: list[dict]) -> str:
     lines = [[r["fault"].what, f"`{r['fault'].path}`" if r["fault"].path else "—",
               r["verdict"], r["cells"], r["worst"], f"{r['minutes']:.1f}"] for r in results]
     table = tabulate(lines, headers=["planted fault", "file", "regress verdict",
-                                     "cells beyond tolerance", "largest |Δ| / tolerance",
+                                     "cells beyond tolerance", "largest Δ / tolerance (absolute)",
                                      "minutes"], tablefmt="pipe", disable_numparse=True)
     caught = sum(r["verdict"] != "green" for r in results if r["fault"].path)
     planted = sum(1 for r in results if r["fault"].path)
