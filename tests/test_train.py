@@ -269,3 +269,19 @@ def test_feature_sample_has_raw_and_refined_views_and_changes_no_number(apy):
     assert len(f["syn_unseen_raw"]) == len(f["syn_unseen_y"])
     assert set(f["seen_y"].tolist()) <= set(apy.seen.tolist())
     assert torch.isfinite(torch.from_numpy(f["syn_unseen_refined"])).all()
+
+
+@pytest.mark.parametrize("row", list(ROWS))
+def test_the_relation_probe_draws_no_randomness_and_exists_only_with_rml(apy, row):
+    cfg = make_config("APY", row, "smoke", FAST)
+    model = VSBoost(apy, cfg, [1, 2], torch.device("cpu"))
+    before = {name: [g.get_state() for g in gens] for name, gens in model.rng.items()}
+    scores = model.relation_scores()
+    after = {name: [g.get_state() for g in gens] for name, gens in model.rng.items()}
+    assert all(torch.equal(a, b) for name in before for a, b in zip(before[name], after[name]))
+    if not cfg.rml:
+        assert scores is None
+        return
+    assert scores.shape == (2, 2) and bool(((scores > 0) & (scores < 1)).all())
+    (result,) = train(apy, make_config("APY", row, "smoke", {**FAST, "gan_epochs": 1}), [1])
+    assert {"relation_same", "relation_other"} <= set(result.history[-1])
