@@ -55,7 +55,7 @@ def test_eval_features_at_cub_shapes(benchmark, cub_eval):
 def test_gzsl_classifier_epoch_at_cub_shapes(benchmark, cub_eval):
     model, feats = cub_eval
     settings = {**evaluate.fit_settings(model.cfg), "epochs": 1}
-    scores = _run(benchmark, lambda: evaluate.gzsl_scores(feats, model.data, model.gens,
+    scores = _run(benchmark, lambda: evaluate.gzsl_scores(feats, model.data, model.rng["eval"],
                                                           **settings))
     assert scores.shape == (1, 1, 3)
 

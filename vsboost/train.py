@@ -222,11 +222,6 @@ class VSBoost:
         self.unit_att = F.normalize(data.att, dim=-1)  # RML targets: cosines of class embeddings
         self.outside_negatives = cfg.n_way == 1  # a 1-way episode (FLO) holds no other class
 
-    @property
-    def gens(self) -> list[torch.Generator]:
-        """The evaluation generators, one per member: what the final classifiers draw from."""
-        return self.rng["eval"]
-
     def draw_epoch(self) -> tuple[Tensor, Tensor]:
         """One epoch of episodes drawn up front, on the device, so the step has no sampling code:
         indices ``[M, steps, critic_steps, N*K]`` and the with-replacement count (0-d tensor)."""

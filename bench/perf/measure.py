@@ -169,7 +169,7 @@ def measure_dataset(dataset: str, device: str, reps: int, cls_epochs: int) -> di
     settings = evaluate.fit_settings(cfg)
 
     def fit(scores, epochs: int):
-        return scores(feats, data, model.gens, **{**settings, "epochs": epochs})
+        return scores(feats, data, model.rng["eval"], **{**settings, "epochs": epochs})
 
     gzsl_s = min(timed(lambda: fit(evaluate.gzsl_scores, timed_epochs), dev)[0]
                  for _ in range(reps))
