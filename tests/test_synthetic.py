@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.io
 
 from vsboost import synthetic
-from vsboost.data import data_files, load
+from vsboost.data import DataError, data_files, load
 from vsboost.errors import UserError
 from vsboost.synthetic import LAYOUT, Knobs
+
+REPO = Path(__file__).resolve().parents[1]
 
 SPLITS = ("trainval_loc", "test_seen_loc", "test_unseen_loc")
 
@@ -174,3 +182,48 @@ def test_default_files_are_byte_identical_wherever_and_whenever_written(tmp_path
     for folder in ("APY", "CUB"):
         for path in sorted((tmp_path / "a" / folder).iterdir()):
             assert path.read_bytes() == (tmp_path / "b" / folder / path.name).read_bytes(), path
+
+
+def test_default_files_match_their_pins(synthetic_root):
+    pinned = synthetic.pins()
+    assert sorted(pinned) == sorted(rel for ds in synthetic.DATASETS for rel in data_files(ds))
+    for rel, digest in pinned.items():
+        assert hashlib.sha256((synthetic_root / rel).read_bytes()).hexdigest() == digest, rel
+
+
+# Other machines, simulated: another OpenBLAS kernel (or the variable unset, which picks this
+# CPU's own), numpy's SIMD paths off, torch's generic kernels, one thread.
+MACHINES = {
+    "openblas-own-kernel": {},
+    "openblas-prescott": {"OPENBLAS_CORETYPE": "Prescott"},
+    "numpy-baseline-simd": {"NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL"},
+    "torch-default-one-thread": {"ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1",
+                                 "OPENBLAS_NUM_THREADS": "1"},
+}
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_default_files_are_the_pinned_bytes_under_other_kernels(tmp_path, machine):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBLAS_")}
+    env.update(MACHINES[machine], PYTHONPATH=str(REPO))
+    code = ("import sys; from vsboost import synthetic; "
+            "synthetic.ensure(sys.argv[1], synthetic.DATASETS)")  # writes, then checks the pins
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_default_file_that_differs_from_its_pin_is_refused_naming_both_hashes(tmp_path):
+    synthetic.ensure(tmp_path, ["APY"])
+    path = tmp_path / "APY" / "res101.mat"
+    path.write_bytes(path.read_bytes()[:-1] + b"\x01")
+    found = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(DataError, match=f"{found}.*pins {synthetic.pins()['APY/res101.mat']}"):
+        synthetic.ensure(tmp_path, ["APY"])
+
+
+def test_files_written_with_other_settings_are_not_held_to_the_pins(tmp_path):
+    synthetic.write(tmp_path, ["APY"], scale=0.05)
+    synthetic.write(tmp_path / "knobs", ["APY"], knobs=Knobs(noise=0.4))
+    assert synthetic.ensure(tmp_path, ["APY"]) == []  # present, not the default: left alone
+    assert synthetic.ensure(tmp_path / "knobs", ["APY"]) == []

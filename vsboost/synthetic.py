@@ -9,15 +9,16 @@ baseline, lands in H = 0.3-0.8 on every dataset at scale 0.1, with or without ``
 
 from __future__ import annotations
 
+import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.io
-import torch
 
 from vsboost.config import DATASETS
-from vsboost.data import FEATURE_DIM, SENT_FILE, SPLITS, data_files, load
+from vsboost.data import FEATURE_DIM, SENT_FILE, SPLITS, DataError, data_files, load
 from vsboost.errors import UserError
 from vsboost.files import atomic_path
 
@@ -49,6 +50,47 @@ SENT_NORMS = (17.0, 22.0)  # docs/data.md: real CUB sentence columns are stored 
 MIN_PER_SPLIT = 2  # choice: every class has >= 2 images in each split it appears in
 FLO_SPLIT_SEED = 102  # choice: fixes the stand-in for FLO's unknown real unseen set (see below)
 RIDGE = 1.0  # choice: ridge penalty of baseline_h
+
+# ----- machine-independent arithmetic (docs/synthetic.md, "Same bytes on every machine") -----
+# The last bits of a BLAS matmul, a SIMD reduction or a transcendental differ between kernels,
+# CPUs and libm builds. So: every matmul runs on integers (fixed point, exact in any order), every
+# sum is math.fsum (correctly rounded, order-free), and every value written to a file is first
+# rounded to a coarse grid, which a one-ulp difference upstream crosses with probability ~1e-11.
+FIXED_BITS = 16  # choice: fraction bits of the fixed-point matmul inputs (resolution 1.5e-5)
+KEPT_BITS = 16  # choice: significant bits of every written feature (float32 holds them exactly)
+
+
+def _fixed(x: np.ndarray) -> np.ndarray:
+    scaled = np.rint(np.ldexp(np.asarray(x, np.float64), FIXED_BITS))
+    if np.abs(scaled).max(initial=0) >= 2.0**40:  # keeps every product sum far from int64 overflow
+        raise ValueError("fixed-point input out of range")
+    return scaled.astype(np.int64)
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b with both rounded to FIXED_BITS: exact integer arithmetic, the same on every machine."""
+    return np.ldexp((_fixed(a) @ _fixed(b)).astype(np.float64), -2 * FIXED_BITS)
+
+
+def _sum(x: np.ndarray, axis: int) -> np.ndarray:
+    """Correctly rounded sums along ``axis`` (numpy's pairwise SIMD sums depend on the build)."""
+    moved = np.moveaxis(np.asarray(x, np.float64), axis, -1)
+    flat = moved.reshape(-1, moved.shape[-1])
+    return np.array([math.fsum(row) for row in flat]).reshape(moved.shape[:-1])
+
+
+def _mean(x: np.ndarray, axis: int) -> np.ndarray:
+    return _sum(x, axis) / x.shape[axis]
+
+
+def _norm(x: np.ndarray, axis: int) -> np.ndarray:
+    return np.sqrt(_sum(np.square(x), axis))  # squaring and sqrt are exactly rounded everywhere
+
+
+def _round(x: np.ndarray, bits: int = KEPT_BITS) -> np.ndarray:
+    """``x`` rounded to ``bits`` significant bits (exact scalings by powers of two)."""
+    mantissa, exponent = np.frexp(np.asarray(x, np.float64))
+    return np.ldexp(np.rint(np.ldexp(mantissa, bits)), exponent - bits)
 
 
 @dataclass(frozen=True)
@@ -136,18 +178,29 @@ def write(
     for dataset in datasets:
         written += _write_one(Path(root) / dataset, dataset, scale, seed, real_meta,
                               knobs or Knobs())
+    verify(root, datasets)  # the default files are checked against their pins as written
     return written
 
 
 # choice: the embedded benchmark's default files, the same on every machine (docs/synthetic.md).
 DEFAULT_SCALE = 0.1
 DEFAULT_SEED = 0
+# The sha256 of every default file, in `sha256sum` format; checked whenever they are written or
+# read for a run. Regenerate with `python -m vsboost.synthetic --pin` after changing the generator.
+PINS = Path(__file__).with_name("synthetic.sha256")
+
+
+def pins() -> dict[str, str]:
+    """Relative path (``APY/res101.mat``) -> pinned sha256 of the default files."""
+    lines = PINS.read_text().splitlines()
+    return {path: digest for digest, path in (line.split() for line in lines if line.strip())}
 
 
 def ensure(root: str | Path, datasets) -> list[str]:
     """Write the default embedded benchmark into ``root`` for every dataset whose files are
-    missing; returns those datasets. Under a file lock: two sweeps starting at once must not
-    write the same files together. The one way every command gets synthetic data."""
+    missing, then check every default file against its pin; returns the datasets written. Under
+    a file lock: two sweeps starting at once must not write the same files together. The one way
+    every command gets synthetic data."""
     import filelock
 
     root = Path(root)
@@ -157,7 +210,36 @@ def ensure(root: str | Path, datasets) -> list[str]:
                    if not all((root / f).is_file() for f in data_files(ds))]
         if missing:
             write(root, missing, scale=DEFAULT_SCALE, seed=DEFAULT_SEED)
+        verify(root, [ds for ds in datasets if ds not in missing])  # and as read for a run
     return missing
+
+
+def verify(root: str | Path, datasets) -> None:
+    """Compare the files of ``datasets`` under ``root`` with their pins, when they are the default
+    files (the marker says so); a mismatch is one line naming the file, both hashes and the cause."""
+    root, pinned = Path(root), pins()
+    for dataset in datasets:
+        default = MARKER.format(detail=_detail(dataset, DEFAULT_SCALE, DEFAULT_SEED, "none",
+                                               Knobs()))
+        if _marker(root / dataset / "att_splits.mat") != default:
+            continue  # written with other settings on purpose (`bench data synth --scale ...`)
+        for rel in data_files(dataset):
+            found = hashlib.sha256((root / rel).read_bytes()).hexdigest()
+            if found != pinned[rel]:
+                raise DataError(
+                    f"{root / rel}: sha256 {found} but the embedded benchmark pins {pinned[rel]}; "
+                    f"likely cause: the file was changed after it was written, or numpy "
+                    f"{np.__version__} / scipy {scipy.__version__} write other bytes than the "
+                    f"tested versions (docs/synthetic.md); fix: delete {root / dataset} and rerun "
+                    f"to rewrite it, and report the versions if it persists")
+
+
+def _marker(path: Path) -> str | None:
+    try:
+        mat = scipy.io.loadmat(path, variable_names=["synthetic"])
+    except Exception:  # not a readable MAT file: the loader names the problem when it reads it
+        return None
+    return str(mat["synthetic"][0]) if "synthetic" in mat else None
 
 
 def real_classes(real_meta: str | Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
@@ -218,14 +300,13 @@ def _write_one(folder: Path, dataset: str, scale: float, seed: int, real_meta, k
         classes = _real_classes(Path(real_meta), dataset)
     original, sent, names, seen, unseen, sizes = classes
     n_classes = original.shape[1]
-    att = original / np.linalg.norm(original, axis=0)
+    att = original / _norm(original, 0)
     labels, locs = _assign(split_rng, scale, sizes, seen, unseen, knobs.imbalance)
-    emb = att if sent is None else sent / np.linalg.norm(sent, axis=0)  # what the loader serves
+    emb = att if sent is None else sent / _norm(sent, 0)  # what the loader serves
     features = _features(feat_rng, emb, labels, np.isin(np.arange(n_classes), unseen), knobs)
 
     meta = "none" if real_meta is None else str(real_meta)  # a path the user passed explicitly
-    detail = f"dataset={dataset}, scale={scale}, seed={seed}, real_meta={meta}"
-    marker = MARKER.format(detail=detail)
+    marker = MARKER.format(detail=_detail(dataset, scale, seed, meta, knobs))
     loc_type = np.uint16 if len(labels) <= np.iinfo(np.uint16).max else np.uint32  # as xlsa17
     split_keys = {key: loc.astype(loc_type)[:, None] for key, loc in locs.items()}
     if names is None and dataset != "FLO":  # FLO's real file has no class names either
@@ -251,8 +332,8 @@ def _write_one(folder: Path, dataset: str, scale: float, seed: int, real_meta, k
     for name, content in files.items():
         paths.append(folder / name)
         with atomic_path(paths[-1]) as partial:  # a killed write leaves no half file
-            # zlib gains < 10% on float32 features and costs seconds: compress small files only
-            scipy.io.savemat(partial, content, do_compression=name != "res101.mat")
+            # uncompressed: zlib builds (zlib, zlib-ng) emit different bytes for the same data
+            scipy.io.savemat(partial, content, do_compression=False)
             with open(partial, "r+b") as f:  # scipy stamps the time there: same bytes every run
                 f.write(MAT_HEADER)
     return paths
@@ -268,7 +349,8 @@ def _random_classes(rng, dataset: str):
     sent = None
     if dataset in SENT_FILE:
         sent = _random_embedding(rng, SENT_DIM, n_classes, SENT_OFFSET, False)
-        sent *= rng.uniform(*SENT_NORMS, n_classes) / np.linalg.norm(sent, axis=0)
+        low, high = SENT_NORMS  # a uniform norm per class, drawn without rng.uniform's fused ops
+        sent = _round(sent * (low + (high - low) * rng.random(n_classes)) / _norm(sent, 0))
     sizes = (layout.trainval, layout.test_seen, layout.test_unseen)
     return original, sent, None, seen, unseen, sizes
 
@@ -319,20 +401,22 @@ def _random_embedding(rng, dim: int, n_classes: int, offset: float, signed: bool
     families = rng.standard_normal((rank, max(2, n_classes // family_size)))
     codes = (families[:, rng.integers(families.shape[1], size=n_classes)]
              + 0.4 * rng.standard_normal((rank, n_classes)))
-    raw = (offset + 0.5 * rng.standard_normal((dim, 1)) + factors @ codes
+    raw = (offset + 0.5 * rng.standard_normal((dim, 1)) + _matmul(factors, codes)
            + 0.25 * rng.standard_normal((dim, n_classes)))
     if not signed:
         raw = np.maximum(raw, 0)
-    raw[:, np.linalg.norm(raw, axis=0) == 0] = 1.0  # an all-zero class cannot be normalised
+    raw = _round(raw)
+    raw[:, _norm(raw, 0) == 0] = 1.0  # an all-zero class cannot be normalised
     return raw
 
 
 def _counts(total: int, weights: np.ndarray) -> np.ndarray:
     """Split ``total`` over classes in proportion to ``weights``, at least MIN_PER_SPLIT each."""
     spare = total - MIN_PER_SPLIT * len(weights)
-    share = spare * weights / weights.sum()
+    share = spare * weights / _sum(weights, 0)
     counts = np.floor(share).astype(np.int64)
-    counts[np.argsort(counts - share)[: spare - counts.sum()]] += 1  # largest remainders
+    # largest remainders; a stable sort, since SIMD sorts order ties by CPU
+    counts[np.argsort(counts - share, kind="stable")[: spare - counts.sum()]] += 1
     return MIN_PER_SPLIT + counts
 
 
@@ -341,10 +425,12 @@ def _features(rng, emb: np.ndarray, labels: np.ndarray, is_unseen: np.ndarray,
     """N x 2048 float32 features; ``emb`` is the unit-norm A x C embedding the loader serves."""
     n_classes, latent, rank = emb.shape[1], knobs.latent, knobs.nuisance_rank
     # ----- class centres: fixed random non-linear map of the centred embedding -----
-    centred = (emb - emb.mean(1, keepdims=True)).T
-    centred /= np.sqrt((centred**2).sum(1).mean())
-    mapped = np.tanh(knobs.nonlinearity * centred @ rng.standard_normal((emb.shape[0], latent)))
-    mapped = (mapped - mapped.mean(0)) / mapped.std(0)
+    centred = emb.T - _mean(emb, 1)
+    centred /= np.sqrt(_mean(_sum(np.square(centred), 1), 0))
+    mapped = np.tanh(knobs.nonlinearity
+                     * _matmul(centred, rng.standard_normal((emb.shape[0], latent))))
+    mapped -= _mean(mapped, 0)
+    mapped /= np.sqrt(_mean(np.square(mapped), 0))  # unit standard deviation per latent axis
     own = rng.standard_normal((n_classes, latent))
     centres = np.sqrt(knobs.fidelity) * mapped + np.sqrt(1 - knobs.fidelity) * own
     centres[is_unseen] += knobs.shift * rng.standard_normal(latent)
@@ -359,12 +445,18 @@ def _features(rng, emb: np.ndarray, labels: np.ndarray, is_unseen: np.ndarray,
     # keeping its variance
     project = np.concatenate([rng.standard_normal((latent, FEATURE_DIM)) / np.sqrt(latent),
                               rng.standard_normal((rank, FEATURE_DIM)) / np.sqrt(rank)])
-    pre = np.concatenate([z, u], axis=1).astype(np.float32) @ project.astype(np.float32)
+    pre = _matmul(np.concatenate([z, u], axis=1), project)
     pre += knobs.noise * rng.standard_normal((n, FEATURE_DIM), dtype=np.float32)
-    pre += rng.normal(-1.0, 0.5, FEATURE_DIM).astype(np.float32)  # offset (choice): mostly small
+    pre += -1.0 + 0.5 * rng.standard_normal(FEATURE_DIM)  # offset (choice): mostly small
     # softplus keeps values dense and positive; log-normal per-dimension scales add heavy tails
-    scale = np.exp(0.5 * rng.standard_normal(FEATURE_DIM)).astype(np.float32)
-    return scale * torch.nn.functional.softplus(torch.from_numpy(pre)).numpy()  # numpy's: 5x slower
+    scale = np.exp(0.5 * rng.standard_normal(FEATURE_DIM))
+    return _round(scale * np.logaddexp(0.0, pre)).astype(np.float32)
+
+
+def _detail(dataset: str, scale: float, seed: int, real_meta: str, knobs: Knobs) -> str:
+    """How a file was made, as its marker states it; custom knobs are spelled out."""
+    detail = f"dataset={dataset}, scale={scale}, seed={seed}, real_meta={real_meta}"
+    return detail if knobs == Knobs() else f"{detail}, knobs={knobs}"
 
 
 def _cell(strings: list[str]) -> np.ndarray:
@@ -372,3 +464,20 @@ def _cell(strings: list[str]) -> np.ndarray:
     cell = np.empty((len(strings), 1), dtype=object)
     cell[:, 0] = strings
     return cell
+
+
+def _pin(root: Path) -> None:
+    """Write the default files into ``root`` and their sha256 into :data:`PINS`."""
+    for dataset in DATASETS:  # not write(): it would check the files against the old pins
+        _write_one(root / dataset, dataset, DEFAULT_SCALE, DEFAULT_SEED, None, Knobs())
+    lines = [f"{hashlib.sha256((root / rel).read_bytes()).hexdigest()}  {rel}"
+             for ds in DATASETS for rel in data_files(ds)]
+    PINS.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":  # python -m vsboost.synthetic --pin [ROOT]: after changing the generator
+    import sys
+
+    if sys.argv[1:2] != ["--pin"]:
+        raise SystemExit("usage: python -m vsboost.synthetic --pin [ROOT]")
+    _pin(Path(sys.argv[2] if len(sys.argv) > 2 else "data/synthetic"))
