@@ -68,7 +68,7 @@ def _fixed(x: np.ndarray) -> np.ndarray:
 
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b with both rounded to FIXED_BITS: exact integer arithmetic, the same on every machine."""
+    """a @ b with both rounded to FIXED_BITS: exact integer arithmetic, the same everywhere."""
     return np.ldexp((_fixed(a) @ _fixed(b)).astype(np.float64), -2 * FIXED_BITS)
 
 
@@ -216,7 +216,7 @@ def ensure(root: str | Path, datasets) -> list[str]:
 
 def verify(root: str | Path, datasets) -> None:
     """Compare the files of ``datasets`` under ``root`` with their pins, when they are the default
-    files (the marker says so); a mismatch is one line naming the file, both hashes and the cause."""
+    files (the marker says so); a mismatch: one line naming the file, both hashes and the cause."""
     root, pinned = Path(root), pins()
     for dataset in datasets:
         default = MARKER.format(detail=_detail(dataset, DEFAULT_SCALE, DEFAULT_SEED, "none",
