@@ -32,7 +32,8 @@ def per_class_accuracy(pred: Tensor, labels: Tensor) -> Tensor:
     pred = pred.reshape(-1, labels.shape[0])
     classes, slot = labels.unique(return_inverse=True)
     correct = (pred == labels).to(torch.float32)
-    hits = torch.zeros(pred.shape[0], len(classes), device=pred.device).index_add_(1, slot, correct)
+    hits = torch.zeros(pred.shape[0], len(classes), device=pred.device, dtype=correct.dtype)
+    hits.index_add_(1, slot, correct)  # whole counts: exact in float32 (below 2^24 per class)
     counts = torch.bincount(slot, minlength=len(classes)).to(torch.float32)
     acc = (hits / counts).mean(dim=1)
     return acc[0] if squeeze else acc
