@@ -56,13 +56,15 @@ LAZY = {
              "E (full row, lowest seed)."),
     "check": ("bench.commands:check", "Compare means with the paper's Tables 2-4 (or a "
               "baseline); exit 1 when cells fall short."),
+    "claims": ("bench.commands:claims", "Print the paper's claims judged against its tables "
+               "and these runs; exit 1 when one is contradicted."),
     "perf": ("bench.perf:perf", "Throughput against the device's own peak, projected training "
              "times, memory."),
 }
 SECTIONS = {
     "Training": ("run", "sweep"),
     "Paper tables (train what is missing, then write the report)": ("table2", "table3", "table4"),
-    "Reports and checks (from results/ alone)": ("report", "tsne", "check"),
+    "Reports and checks (from results/ alone)": ("report", "tsne", "check", "claims"),
     "Data": ("data",),
     "Performance": ("perf",),
 }
