@@ -26,6 +26,7 @@ from vsboost.config import DATASETS
 
 EPS = 1e-9
 ROUNDING = 0.1  # two numbers printed to one decimal: their difference is off by < 0.1. paper
+HALF_DIGIT = 0.05  # a number printed to one decimal is known to ± 0.05. paper
 
 
 # ===== what a claim asserts =====
@@ -274,7 +275,8 @@ def _direction(low: float, high: float, sign: int, value: float | None) -> str:
         return CONTRADICTED
     if near <= 0:
         return INCONCLUSIVE
-    if value is not None and not low - EPS <= value <= high + EPS:
+    # a printed size of one decimal stands for [value - 0.05, value + 0.05]
+    if value is not None and not low - HALF_DIGIT - EPS <= value <= high + HALF_DIGIT + EPS:
         return DIRECTION
     return SUPPORTED
 
