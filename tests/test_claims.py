@@ -239,3 +239,9 @@ def test_bench_report_on_the_demo_judges_only_the_ablation_directions(tmp_path):
             assert verdict == claims.NEEDS_REAL
     assert text.count("needs real data") >= 2 * 19
     assert "(direction only judged: SYNTHETIC)" in text
+
+
+def test_docs_list_every_encoded_claim_with_its_sentence():
+    doc = (REPO / "docs" / "claims.md").read_text()
+    for c in claims.CLAIMS:
+        assert f"| {c.id} | {c.section} | {c.sentence} |" in doc
