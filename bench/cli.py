@@ -50,8 +50,8 @@ TABLE_ROWS = {"table2": ("full",), "table3": ("full",), "table4": tuple(ROWS)}
 LAZY = {
     "data": ("bench.commands:data", "Real data (fetch, verify, lock, Table 1 stats) and the "
              "embedded synthetic benchmark."),
-    "report": ("bench.commands:report", "Regenerate Tables 2-4, training curves and t-SNE from "
-               "results/ alone (no training)."),
+    "report": ("bench.commands:report", "Regenerate Tables 2-4, claims.md, training curves and "
+               "t-SNE from results/ alone (no training)."),
     "tsne": ("bench.commands:tsne", "Figure 4: t-SNE of features before and after refinement by "
              "E (full row, lowest seed)."),
     "check": ("bench.commands:check", "Compare means with the paper's Tables 2-4 (or a "

@@ -170,7 +170,8 @@ def stats(datasets, data_root) -> None:
 @results_option
 @debug_option
 def report(name, out, seeds, results) -> None:
-    """Regenerate Tables 2-4, training curves and t-SNE from results/ alone (no training)."""
+    """Regenerate Tables 2-4, claims.md, training curves and t-SNE from results/ alone (no
+    training)."""
     folders = _folders(results, name, single=out is not None)
     for folder in folders:
         target = out or settings.reports() / folder.name
