@@ -326,9 +326,11 @@ def _count(verdicts) -> str:
     return ", ".join(f"{v} {found.count(v)}" for v in _WORST if v in found)
 
 
-def render(records: list[dict], name: str, expected: int | None = None) -> str:
+def render(records: list[dict], name: str, expected: int | None = None,
+           rows: list[Row] | None = None) -> str:
+    """claims.md: the summary, then one table per claim; ``rows``: :func:`evaluate`'s, if made."""
     data = kind(records)
-    rows = evaluate(records, expected)
+    rows = evaluate(records, expected) if rows is None else rows
     title = {"real": "real data", "synthetic": "SYNTHETIC data"}.get(data, "CUSTOM data")
     out = [f"# The paper's claims, each with a verdict — {title}", "",
            f"Runs: {len(records)} records in {name}/. Every quantitative claim of §4.1-§4.3 (and "

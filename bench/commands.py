@@ -253,7 +253,7 @@ def claims(name, protocol, seeds, results) -> None:
     if not records:
         raise ReportError(f"{folder}: expected run folders with record.json, found none; "
                           "fix: run `bench sweep` first, or check --name")
-    click.echo(paper_claims.render(records, folder.name, seeds))
-    gating = tuple(PROTOCOLS) if protocol == "both" else (protocol,)
     rows = paper_claims.evaluate(records, seeds)
+    click.echo(paper_claims.render(records, folder.name, seeds, rows))
+    gating = tuple(PROTOCOLS) if protocol == "both" else (protocol,)
     sys.exit(1 if paper_claims.contradicted(rows, gating) else 0)

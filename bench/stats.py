@@ -34,9 +34,6 @@ class Interval:
     def excludes_zero(self) -> bool:
         return self.low is not None and (self.low > 0 or self.high < 0)
 
-    def contains(self, x: float) -> bool | None:
-        return None if self.low is None else self.low <= x <= self.high
-
     def text(self) -> str:
         """``+6.1 [+5.2, +7.0] (5)``, ``+6.1 (1)`` without an interval."""
         if self.low is None:
