@@ -93,6 +93,10 @@ class Cell:
     def complete(self) -> bool:
         return self.n > 0 and self.n + self.diverged >= self.expected
 
+    def by_seed(self) -> dict[int, float]:
+        """Seed index -> value of the done runs: what a paired difference pairs on."""
+        return dict(zip(self.seeds, self.values, strict=True))
+
     def ours(self) -> str:
         """``mean ± std (n)`` (no ± for n = 1), without any status note."""
         if not self.values:

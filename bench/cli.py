@@ -50,19 +50,21 @@ TABLE_ROWS = {"table2": ("full",), "table3": ("full",), "table4": tuple(ROWS)}
 LAZY = {
     "data": ("bench.commands:data", "Real data (fetch, verify, lock, Table 1 stats) and the "
              "embedded synthetic benchmark."),
-    "report": ("bench.commands:report", "Regenerate Tables 2-4, training curves and t-SNE from "
-               "results/ alone (no training)."),
+    "report": ("bench.commands:report", "Regenerate Tables 2-4, claims.md, training curves and "
+               "t-SNE from results/ alone (no training)."),
     "tsne": ("bench.commands:tsne", "Figure 4: t-SNE of features before and after refinement by "
              "E (full row, lowest seed)."),
     "check": ("bench.commands:check", "Compare means with the paper's Tables 2-4 (or a "
               "baseline); exit 1 when cells fall short."),
+    "claims": ("bench.commands:claims", "Print the paper's claims judged against its tables "
+               "and these runs; exit 1 when one is contradicted."),
     "perf": ("bench.perf:perf", "Throughput against the device's own peak, projected training "
              "times, memory."),
 }
 SECTIONS = {
     "Training": ("run", "sweep"),
     "Paper tables (train what is missing, then write the report)": ("table2", "table3", "table4"),
-    "Reports and checks (from results/ alone)": ("report", "tsne", "check"),
+    "Reports and checks (from results/ alone)": ("report", "tsne", "check", "claims"),
     "Data": ("data",),
     "Performance": ("perf",),
 }

@@ -1,5 +1,5 @@
 """click commands of the reporting and data half of ``bench``: ``data``, ``report``, ``tsne``,
-``check``. ``bench.cli`` registers them; none of them trains.
+``check``, ``claims``. ``bench.cli`` registers them; none of them trains.
 
 Errors meant for people are :class:`vsboost.errors.UserError`; ``bench.cli`` prints them as one
 line and exits 2, as everywhere in ``bench``.
@@ -15,8 +15,9 @@ from tabulate import tabulate
 
 import bench.datasets
 from bench import check as checks  # `check` is the command here
+from bench import claims as paper_claims  # `claims` is the command here
 from bench import reports, store
-from bench.cells import ReportError
+from bench.cells import PROTOCOLS, ReportError
 from bench.options import (
     SectionedCommand,
     data_root_option,
@@ -169,7 +170,8 @@ def stats(datasets, data_root) -> None:
 @results_option
 @debug_option
 def report(name, out, seeds, results) -> None:
-    """Regenerate Tables 2-4, training curves and t-SNE from results/ alone (no training)."""
+    """Regenerate Tables 2-4, claims.md, training curves and t-SNE from results/ alone (no
+    training)."""
     folders = _folders(results, name, single=out is not None)
     for folder in folders:
         target = out or settings.reports() / folder.name
@@ -226,3 +228,32 @@ def check(name, tolerance, baseline, two_sided, allow_deviations, results) -> No
                               allow_deviations=allow_deviations, two_sided=two_sided)
     click.echo(text)
     sys.exit(0 if passed else 1)
+
+
+@click.command(cls=SectionedCommand)
+@option("--name", default=None, section="Results", show_default="the only sweep",
+        help="Sweep folder under the results root.")
+@option("--protocol", type=click.Choice(["both", *PROTOCOLS]), default="both", section="Claims",
+        help="Which selection protocol's verdicts decide the exit code.")
+@option("--expected-seeds", "seeds", type=click.IntRange(min=1), default=None, section="Results",
+        show_default="highest seed index present + 1",
+        help="Seeds each cell should have (indices 0..N-1).")
+@results_option
+@debug_option
+def claims(name, protocol, seeds, results) -> None:
+    """Print the paper's claims judged against its tables and these runs; exit 1 when one is
+    contradicted.
+
+    What it prints is the claims.md that `bench report` writes. Exit codes: 0 no claim
+    contradicted at 95%, 1 some claim contradicted, 2 bad input (no records, mixed kinds of
+    data).
+    """
+    folder = _folders(results, name, single=True)[0]
+    records = store.load_records(folder)
+    if not records:
+        raise ReportError(f"{folder}: expected run folders with record.json, found none; "
+                          "fix: run `bench sweep` first, or check --name")
+    rows = paper_claims.evaluate(records, seeds)
+    click.echo(paper_claims.render(records, folder.name, seeds, rows))
+    gating = tuple(PROTOCOLS) if protocol == "both" else (protocol,)
+    sys.exit(1 if paper_claims.contradicted(rows, gating) else 0)

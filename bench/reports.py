@@ -1,6 +1,7 @@
-"""Report files from a sweep folder's records: Tables 2-4 (markdown), training curves and the
-Figure 4 t-SNE (PNG). The only IO of the reporting side: records are read with
-``bench.store.load_records`` and every file is written with ``vsboost.files.atomic_write``.
+"""Report files from a sweep folder's records: Tables 2-4 and the paper's claims (markdown),
+training curves and the Figure 4 t-SNE (PNG). The only IO of the reporting side: records are
+read with ``bench.store.load_records`` and every file is written with
+``vsboost.files.atomic_write``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import figures, store
+from bench import claims, figures, store
 from bench.cells import ReportError, kind, present
 from bench.tables import curves, render, tsne_runs
 from vsboost.config import DATASETS
@@ -19,7 +20,8 @@ from vsboost.files import atomic_write
 
 def write_reports(results_dir: str | Path, out_dir: str | Path,
                   seeds: int | None = None) -> list[Path]:
-    """Regenerate table2.md, table3.md, table4.md and curves_<DS>.png from records alone.
+    """Regenerate table2.md, table3.md, table4.md, claims.md and curves_<DS>.png from records
+    alone.
 
     ``seeds``: seeds expected per cell (default: the highest seed index present + 1).
     """
@@ -30,11 +32,13 @@ def write_reports(results_dir: str | Path, out_dir: str | Path,
                           "fix: run `bench sweep` first, or check --name")
     kind(records)
     references = store.load_references(results_dir)
-    texts = {t: render(t, records, results_dir.name, expected, references) for t in (2, 3, 4)}
+    texts = {f"table{t}.md": render(t, records, results_dir.name, expected, references)
+             for t in (2, 3, 4)}
+    texts["claims.md"] = claims.render(records, results_dir.name, expected)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for t, text in texts.items():
-        path = out_dir / f"table{t}.md"
+    for name, text in texts.items():
+        path = out_dir / name
         atomic_write(path, text)
         written.append(path)
     data_note = _data_note(kind(records))

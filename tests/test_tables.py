@@ -182,8 +182,8 @@ def test_write_reports_writes_tables_and_curves_atomically_and_reproducibly(tmp_
                      for i in range(2) for row in ("plain", "full")])
     out = tmp_path / "reports"
     paths = reports.write_reports(results, out)
-    assert sorted(p.name for p in paths) == ["curves_CUB.png", "table2.md", "table3.md",
-                                             "table4.md"]
+    assert sorted(p.name for p in paths) == ["claims.md", "curves_CUB.png", "table2.md",
+                                             "table3.md", "table4.md"]
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)  # no temp files
     first = {p.name: p.read_bytes() for p in paths}
     reports.write_reports(results, out)
