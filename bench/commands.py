@@ -209,6 +209,10 @@ def tsne(name, out, datasets, results) -> None:
 @option("--baseline", type=click.Path(path_type=Path, file_okay=False), default=None,
         section="Check", show_default="compare with the paper",
         help="A sweep folder of earlier records of the same kind to compare with instead.")
+@option("--machines", type=click.Path(path_type=Path, file_okay=False, exists=True),
+        default=None, section="Check", show_default="none: the seed band is the tolerance",
+        help="With --baseline: a folder of sweeps, one per simulated machine, rerunning the "
+             "baseline's seeds; their paired differences set each cell's machine band.")
 @option("--two-sided", is_flag=True, section="Check",
         help="With --baseline: a cell that rises beyond its tolerance fails too (the method's "
              "numbers changed), as the regression workflow uses it.")
@@ -217,7 +221,7 @@ def tsne(name, out, datasets, results) -> None:
              "change beside its verdict.")
 @results_option
 @debug_option
-def check(name, tolerance, baseline, two_sided, allow_deviations, results) -> None:
+def check(name, tolerance, baseline, machines, two_sided, allow_deviations, results) -> None:
     """Compare means with the paper's Tables 2-4 (or a baseline); exit 1 when cells fall short.
 
     Exit codes: 0 pass, 1 cells below reference minus tolerance, 2 refused (synthetic runs
@@ -225,7 +229,8 @@ def check(name, tolerance, baseline, two_sided, allow_deviations, results) -> No
     """
     folder = _folders(results, name, single=True)[0]
     passed, text = checks.run(folder, tolerance=tolerance, baseline_dir=baseline,
-                              allow_deviations=allow_deviations, two_sided=two_sided)
+                              allow_deviations=allow_deviations, two_sided=two_sided,
+                              machines_dir=machines)
     click.echo(text)
     sys.exit(0 if passed else 1)
 

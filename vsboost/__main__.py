@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from vsboost import settings, synthetic
-from vsboost.config import ROWS, make_config, parse_override, seed_for
+from vsboost.config import PROFILES, ROWS, make_config, parse_override, seed_for
 from vsboost.data import load
 from vsboost.errors import UserError
 from vsboost.train import resolve_device, train
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", default="CUB", help="APY, AWA2, CUB, FLO or SUN (default CUB)")
     p.add_argument("--row", default="full", choices=list(ROWS), help="ablation row (default full)")
     p.add_argument("--seed-index", type=int, default=0, help="seed index (default 0)")
-    p.add_argument("--profile", default="smoke", choices=["paper", "smoke"],
+    p.add_argument("--profile", default="smoke", choices=list(PROFILES),
                    help="paper defaults or the small smoke profile (default smoke)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value; repeatable")

@@ -28,7 +28,12 @@ ROWS = {
     "full": {"sml": True, "rml": True},  # (a+b+c) VS-Boost
 }
 
-PROFILES = ("paper", "smoke")
+# paper: the paper's settings; smoke: tiny, for tests and the demo; regress: the smoke profile in
+# float64, for the regression check (the same numbers on every CPU: docs/regression.md).
+PROFILES = ("paper", "smoke", "regress")
+
+
+DTYPES = ("float32", "float64")
 
 
 class ConfigError(UserError):
@@ -72,6 +77,7 @@ class Config:
     checkpoint_every: int  # 0 = never
     # ---- fields added after key schema 1 (see ADDED_FIELDS) ----
     tf32: bool  # allow TF32 tensor-core float32 matmuls and convolutions on CUDA (runtime.py)
+    dtype: str  # "float32" or "float64": the floating-point type of every network and feature
 
     @property
     def sml(self) -> bool:
@@ -127,6 +133,7 @@ KEY_SCHEMA_1 = (
 # runs did before the field existed. It enters the hash only when a config's value differs.
 ADDED_FIELDS: dict[str, Any] = {
     "tf32": True,  # the trainer allowed TF32 on CUDA unconditionally before it was a setting
+    "dtype": "float32",  # the trainer ran in float32 before it was a setting
 }
 
 
@@ -154,6 +161,7 @@ COMMON: dict[str, tuple[Any, str]] = {
     "checkpoint_every": (5, "choice"),
     "tf32": (True, "lineage: PyTorch 1.7-1.11, which the lineage's code ran on, enabled TF32 "
                    "matmuls on Ampere GPUs by default"),
+    "dtype": ("float32", "lineage: PyTorch's default type, which every lineage repository uses"),
 }
 
 # Per-dataset values (docs/decisions.md): N-K from the paper, the rest from the lineage's published
@@ -207,6 +215,13 @@ SMOKE: dict[str, tuple[Any, str]] = {
     # keeps the cost of 5 classifier epochs after every generator epoch.
     "eval_every": (5, "choice: smoke; 25 classifier epochs (lineage) every 5th epoch"),
     "checkpoint_every": (5, "choice: smoke"),
+}
+
+# The regress profile: the smoke profile in float64. In float32 the last-bit differences between
+# CPU kernels (torch's ATEN_CPU_CAPABILITY, MKL's code path, thread counts) grow through GAN
+# training into points of H; in float64 they stay below 1e-6 points (docs/regression.md).
+REGRESS: dict[str, tuple[Any, str]] = {
+    "dtype": ("float64", "choice: regress; machine noise below 1e-6 points (docs/regression.md)"),
 }
 
 # Per dataset, the smoke profile keeps the ratios of the real problem that the reduced synthetic
@@ -265,8 +280,10 @@ def defaults(dataset: str, profile: str = "paper") -> dict[str, tuple[Any, str]]
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}: expected one of {', '.join(PROFILES)}")
     table = {**COMMON, **PER_DATASET[dataset]}
-    if profile == "smoke":
+    if profile in ("smoke", "regress"):
         table.update({**SMOKE, **SMOKE_PER_DATASET.get(dataset, {})})
+    if profile == "regress":
+        table.update(REGRESS)
     return table
 
 
@@ -343,6 +360,9 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"config key {key!r}: expected > 0, found {getattr(cfg, key)}")
     if not 0 <= cfg.beta1 < 1:
         raise ConfigError(f"config key 'beta1': expected in [0, 1), found {cfg.beta1}")
+    if cfg.dtype not in DTYPES:
+        raise ConfigError(f"config key 'dtype': expected one of {', '.join(DTYPES)}, found "
+                          f"{cfg.dtype!r}; e.g. --set dtype=float64")
     if cfg.sml_over not in ("all", "seen"):
         raise ConfigError(
             f"config key 'sml_over': expected 'all' or 'seen', found {cfg.sml_over!r}"

@@ -51,12 +51,14 @@ class Benchmark:
     seen: Tensor  # [S] int64, sorted
     unseen: Tensor  # [U] int64, sorted
 
-    def to(self, device: str | torch.device) -> Benchmark:
-        moved = {
-            f.name: getattr(self, f.name).to(device)
-            for f in dataclasses.fields(self)
-            if isinstance(getattr(self, f.name), Tensor)
-        }
+    def to(self, device: str | torch.device, dtype: torch.dtype | None = None) -> Benchmark:
+        """On ``device``; with ``dtype``, the features and embeddings converted to it."""
+        moved = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Tensor):
+                cast = dtype if dtype is not None and value.is_floating_point() else None
+                moved[f.name] = value.to(device, cast)
         return dataclasses.replace(self, **moved)
 
     @property

@@ -1,4 +1,4 @@
-"""Process-wide settings of a training: float32 precision and the C allocator.
+"""Process-wide settings of a training: float32 precision, the default dtype, the C allocator.
 
 The float32 matmul precision is a setting (``Config.tf32``), applied for the run only.
 
@@ -69,6 +69,18 @@ def run_precision(tf32: bool, device: str | torch.device) -> Iterator[None]:
     finally:
         torch.set_float32_matmul_precision(matmul)
         torch.backends.cudnn.allow_tf32 = cudnn
+
+
+@contextlib.contextmanager
+def run_dtype(dtype: str) -> Iterator[torch.dtype]:
+    """torch's default floating-point type set to ``dtype`` ("float32" or "float64") while the
+    block runs, so that every network, noise draw and loss of the run has it; put back after."""
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(torch, dtype))
+    try:
+        yield torch.get_default_dtype()
+    finally:
+        torch.set_default_dtype(saved)
 
 
 def cuda_settings() -> dict[str, str]:

@@ -32,7 +32,7 @@ from vsboost.losses import (
     semantic_metric_loss,
 )
 from vsboost.models import Critic, Encoder, Generator, Regressor, Relation, adam, reset_all
-from vsboost.runtime import effective, keep_freed_memory, run_precision
+from vsboost.runtime import effective, keep_freed_memory, run_dtype, run_precision
 from vsboost.sampler import (
     STREAMS,
     EpisodeSampler,
@@ -82,10 +82,12 @@ def train(
     when it exists and write it every ``cfg.checkpoint_every`` epochs. ``progress(epoch, total)``
     runs after every epoch; ``feature_sample`` adds Figure 4 material to the results."""
     dev = resolve_device(device)
-    # The precision is a setting of this run, not of the process: set for the run, restored after.
-    with run_precision(cfg.tf32, dev):
+    # The precision and the dtype are settings of this run, not of the process: set for the run,
+    # restored after.
+    with run_precision(cfg.tf32, dev), run_dtype(cfg.dtype) as dtype:
         precision = effective(dev)
-        results = _train(data, cfg, seeds, dev, checkpoint, progress, feature_sample)
+        results = _train(data.to(dev, dtype), cfg, seeds, dev, checkpoint, progress,
+                         feature_sample)
     for result in results:
         result.precision = precision
     return results
