@@ -53,7 +53,7 @@ class Config:
     gan_epochs: int
     lr_gan: float
     lr_metric: float
-    beta1: float
+    beta1: float  # Adam β₁ of G, D and the metric nets E, R, F (not the final classifiers)
     critic_steps: int
     gp_weight: float
     # ---- metric losses (paper eq. 3-7) ----
@@ -72,6 +72,11 @@ class Config:
     checkpoint_every: int  # 0 = never
     # ---- fields added after key schema 1 (see ADDED_FIELDS) ----
     tf32: bool  # allow TF32 tensor-core float32 matmuls and convolutions on CUDA (runtime.py)
+    beta2: float  # Adam β₂ of G, D and E, R, F
+    cls_beta1: float  # Adam betas of the final classifiers (evaluate.py)
+    cls_beta2: float
+    init_std: float  # N(0, init_std) initial weights of every linear layer, zero bias
+    leak: float  # negative slope of every LeakyReLU (G, D, E, R)
 
     @property
     def sml(self) -> bool:
@@ -127,6 +132,8 @@ KEY_SCHEMA_1 = (
 # runs did before the field existed. It enters the hash only when a config's value differs.
 ADDED_FIELDS: dict[str, Any] = {
     "tf32": True,  # the trainer allowed TF32 on CUDA unconditionally before it was a setting
+    # hard-coded in train.py, evaluate.py and models.py before they were settings:
+    "beta2": 0.999, "cls_beta1": 0.5, "cls_beta2": 0.999, "init_std": 0.02, "leak": 0.2,
 }
 
 
@@ -139,7 +146,14 @@ COMMON: dict[str, tuple[Any, str]] = {
     "enc_dim": (2048, "paper §4: E is a [2048, 2048] linear layer"),
     "noise_dim": (0, "lineage: dim z = dim a"),
     "lr_metric": (1e-4, "choice: own Adam for E, R, F"),
-    "beta1": (0.5, "lineage: Adam betas (0.5, 0.999)"),
+    "beta1": (0.5, "lineage: f-CLSWGAN clswgan.py, --beta1 0.5 in every published command"),
+    "beta2": (0.999, "lineage: f-CLSWGAN clswgan.py, optim.Adam(betas=(opt.beta1, 0.999))"),
+    "cls_beta1": (0.5, "lineage: f-CLSWGAN classifier2.py, CLASSIFIER(..., _beta1=0.5) as "
+                       "clswgan.py calls it, whatever --beta1 is"),
+    "cls_beta2": (0.999, "lineage: f-CLSWGAN classifier2.py, betas=(_beta1, 0.999)"),
+    "init_std": (0.02, "lineage: f-CLSWGAN util.py weights_init, N(0, 0.02) weights, zero bias"),
+    "leak": (0.2, "lineage: f-CLSWGAN model.py MLP_G / MLP_CRITIC, nn.LeakyReLU(0.2); paper §4 "
+                  "names LeakyReLU for E but gives no slope"),
     "critic_steps": (5, "lineage: 5 critic steps per generator step"),
     "gp_weight": (10.0, "paper eq. 1: gamma = 10"),
     "tau": (0.1, "lineage: CE-GZSL temperature"),
@@ -341,8 +355,13 @@ def _validate(cfg: Config) -> None:
     for key in ("lr_gan", "lr_metric", "cls_lr", "tau"):
         if not getattr(cfg, key) > 0:
             raise ConfigError(f"config key {key!r}: expected > 0, found {getattr(cfg, key)}")
-    if not 0 <= cfg.beta1 < 1:
-        raise ConfigError(f"config key 'beta1': expected in [0, 1), found {cfg.beta1}")
+    for key in ("beta1", "beta2", "cls_beta1", "cls_beta2"):
+        if not 0 <= getattr(cfg, key) < 1:
+            raise ConfigError(f"config key {key!r}: expected in [0, 1), found {getattr(cfg, key)}")
+    if not cfg.init_std > 0:
+        raise ConfigError(f"config key 'init_std': expected > 0, found {cfg.init_std}")
+    if not 0 <= cfg.leak < 1:
+        raise ConfigError(f"config key 'leak': expected in [0, 1), found {cfg.leak}")
     if cfg.sml_over not in ("all", "seen"):
         raise ConfigError(
             f"config key 'sml_over': expected 'all' or 'seen', found {cfg.sml_over!r}"
