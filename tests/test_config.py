@@ -1,6 +1,7 @@
 """The registry, overrides and their refusals, run keys, training budgets."""
 
 import dataclasses
+import re
 
 import pytest
 
@@ -27,6 +28,19 @@ def test_every_default_names_its_source():
         for profile in ("paper", "smoke"):
             for key, (_, source) in defaults(ds, profile).items():
                 assert source.split(":")[0].split()[0] in ("paper", "lineage", "choice"), key
+
+
+LINEAGE_REPOS = ("f-CLSWGAN", "LisGAN", "CE-GZSL", "TF-VAEGAN", "FREE", "SDGZSL", "RE-GZSL")
+
+
+def test_every_lineage_tag_names_a_repository_and_a_file():
+    """docs/README.md promises it: a `lineage` tag says where it was read."""
+    for ds in DATASETS:
+        for profile in ("paper", "smoke"):
+            for key, (_, source) in defaults(ds, profile).items():
+                if source.startswith("lineage"):
+                    assert any(repo in source for repo in LINEAGE_REPOS), (ds, key, source)
+                    assert re.search(r"\w\.(py|md)\b", source), (ds, key, source)
 
 
 def test_paper_episode_sizes_come_from_the_paper():

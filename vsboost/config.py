@@ -1,8 +1,9 @@
 """Every hyperparameter in one place, each tagged with where it comes from.
 
-Sources (docs/method.md): ``paper`` (the VS-Boost paper says so), ``lineage`` (the common practice
-of the public code VS-Boost descends from: f-CLSWGAN, LisGAN, CE-GZSL, TF-VAEGAN, FREE), ``choice``
-(ours).
+Sources (defined in docs/README.md, "Source tags"): ``paper`` (the VS-Boost paper says so),
+``lineage`` (the common practice of the public code VS-Boost descends from: f-CLSWGAN, LisGAN,
+CE-GZSL, TF-VAEGAN, FREE), ``choice`` (ours). A ``lineage`` tag names the repository and the
+file it was read from (docs/decisions.md gives the full tables).
 
 ``make_config(dataset, row, profile, overrides)`` is the only way to build a :class:`Config`; it
 refuses unknown keys, wrong types and out-of-range values with a one-line :class:`ConfigError`.
@@ -144,30 +145,35 @@ COMMON: dict[str, tuple[Any, str]] = {
                                       "replacement (docs/method.md)"),
     "hidden": (4096, "paper §4: 4,096-unit hidden layer in G, D, R"),
     "enc_dim": (2048, "paper §4: E is a [2048, 2048] linear layer"),
-    "noise_dim": (0, "lineage: dim z = dim a"),
+    "noise_dim": (0, "lineage: --nz equals --attSize in every published command (LisGAN "
+                   "README.md, TF-VAEGAN run_*_tfvaegan.py, FREE run_*.py)"),
     "lr_metric": (1e-4, "choice: own Adam for E, R, F"),
-    "beta1": (0.5, "lineage: f-CLSWGAN clswgan.py, --beta1 0.5 in every published command"),
-    "beta2": (0.999, "lineage: f-CLSWGAN clswgan.py, optim.Adam(betas=(opt.beta1, 0.999))"),
-    "cls_beta1": (0.5, "lineage: f-CLSWGAN classifier2.py, CLASSIFIER(..., _beta1=0.5) as "
-                       "clswgan.py calls it, whatever --beta1 is"),
-    "cls_beta2": (0.999, "lineage: f-CLSWGAN classifier2.py, betas=(_beta1, 0.999)"),
-    "init_std": (0.02, "lineage: f-CLSWGAN util.py weights_init, N(0, 0.02) weights, zero bias"),
-    "leak": (0.2, "lineage: f-CLSWGAN model.py MLP_G / MLP_CRITIC, nn.LeakyReLU(0.2); paper §4 "
-                  "names LeakyReLU for E but gives no slope"),
-    "critic_steps": (5, "lineage: 5 critic steps per generator step"),
+    "beta1": (0.5, "lineage: CE-GZSL CE_GZSL.py, --beta1 0.5 as in every published command"),
+    "beta2": (0.999, "lineage: CE-GZSL CE_GZSL.py, optim.Adam(betas=(opt.beta1, 0.999))"),
+    "cls_beta1": (0.5, "lineage: CE-GZSL CE_GZSL.py, CLASSIFIER(..., opt.classifier_lr, 0.5, "
+                       "25, opt.syn_num): a fixed 0.5, not --beta1"),
+    "cls_beta2": (0.999, "lineage: CE-GZSL classifier_embed_contras.py, betas=(_beta1, 0.999)"),
+    "init_std": (0.02, "lineage: weights_init in f-CLSWGAN and CE-GZSL model.py / util.py, "
+                       "N(0, 0.02) weights, zero bias"),
+    "leak": (0.2, "lineage: CE-GZSL model.py and f-CLSWGAN's generator and critic, "
+                  "nn.LeakyReLU(0.2, True); paper §4 names LeakyReLU but gives no slope"),
+    "critic_steps": (5, "lineage: --critic_iter 5 in LisGAN and CE-GZSL README.md, TF-VAEGAN "
+                       "run_*_tfvaegan.py"),
     "gp_weight": (10.0, "paper eq. 1: gamma = 10"),
-    "tau": (0.1, "lineage: CE-GZSL temperature"),
+    "tau": (0.1, "lineage: CE-GZSL README.md, --ins_temp 0.1 --cls_temp 0.1"),
     "sml_over": ("all", "choice: paper 'N is the total number of semantic embeddings'"),
     "sml_cosine": (False, "paper eq. 3: raw dot product"),
     "metric_on_fake": (True, "choice (lineage CE-GZSL): metric losses also reach G"),
-    "normalize_sent": (True, "lineage: the lab's later code L2-normalises CUB sentences"),
-    "cls_epochs": (25, "lineage: 25 classifier epochs"),
-    "cls_lr": (1e-3, "lineage: Adam lr 1e-3"),
-    "cls_batch": (0, "lineage: batch = syn_num"),
-    "eval_every": (1, "lineage: evaluate after every generator epoch"),
+    "normalize_sent": (True, "lineage: RE-GZSL dataloader.py (the VS-Boost "
+                               "authors' lab) L2-normalises CUB sentences"),
+    "cls_epochs": (25, "lineage: CE-GZSL CE_GZSL.py, CLASSIFIER(..., 25, ...)"),
+    "cls_lr": (1e-3, "lineage: CE-GZSL CE_GZSL.py, --classifier_lr 1e-3"),
+    "cls_batch": (0, "lineage: CE-GZSL CE_GZSL.py passes opt.syn_num as batch"),
+    "eval_every": (1, "lineage: CE-GZSL CE_GZSL.py evaluates after every generator "
+                          "epoch"),
     "checkpoint_every": (5, "choice"),
-    "tf32": (True, "lineage: PyTorch 1.7-1.11, which the lineage's code ran on, enabled TF32 "
-                   "matmuls on Ampere GPUs by default"),
+    "tf32": (True, "choice: what PyTorch 1.7-1.11, the versions of the lineage's era, did by "
+                   "default on Ampere GPUs (TF32 matmuls); no lineage file sets it"),
 }
 
 # Per-dataset values (docs/decisions.md): N-K from the paper, the rest from the lineage's published
@@ -176,30 +182,40 @@ COMMON: dict[str, tuple[Any, str]] = {
 PER_DATASET: dict[str, dict[str, tuple[Any, str]]] = {
     "APY": {
         "n_way": (8, "paper §4"), "k_shot": (64, "paper §4"),
-        "syn_num": (1800, "lineage: LisGAN gzsl_apy"), "lr_gan": (1e-5, "lineage: LisGAN"),
-        "gan_epochs": (425, "lineage: 425 x 11 = 4,675 updates >= LisGAN gzsl_apy 50 x 93"),
+        "syn_num": (1800, "lineage: LisGAN README.md gzsl_apy"),
+        "lr_gan": (1e-5, "lineage: LisGAN README.md gzsl_apy"),
+        "gan_epochs": (425, "choice (docs/budgets.md rule): 425 x 11 = 4,675 updates >= "
+                       "LisGAN gzsl_apy 50 x 93"),
     },
     "AWA2": {
         "n_way": (8, "paper §4"), "k_shot": (64, "paper §4"),
-        "syn_num": (1800, "lineage: TF-VAEGAN AWA2, LisGAN AWA1"),
-        "lr_gan": (1e-5, "lineage: LisGAN, TF-VAEGAN and FREE AWA commands"),
-        "gan_epochs": (250, "lineage: 250 x 45 = 11,250 updates >= LisGAN gzsl_awa 30 x 368"),
+        "syn_num": (1800, "lineage: TF-VAEGAN run_awa_tfvaegan.py, LisGAN README.md AWA1"),
+        "lr_gan": (1e-5, "lineage: LisGAN README.md, TF-VAEGAN run_awa_tfvaegan.py, FREE "
+                           "run_awa2.py"),
+        "gan_epochs": (250, "choice (docs/budgets.md rule): 250 x 45 = 11,250 updates >= "
+                       "LisGAN gzsl_awa 30 x 368"),
     },
     "CUB": {
         "n_way": (4, "paper §4"), "k_shot": (16, "paper §4"),
-        "syn_num": (100, "lineage: CE-GZSL"), "lr_gan": (1e-4, "lineage: CE-GZSL, LisGAN"),
-        "gan_epochs": (75, "lineage: 75 x 110 = 8,250 updates >= CE-GZSL 2000 x 4"),
+        "syn_num": (100, "lineage: CE-GZSL README.md"),
+        "lr_gan": (1e-4, "lineage: CE-GZSL README.md, LisGAN README.md"),
+        "gan_epochs": (75, "choice (docs/budgets.md rule): 75 x 110 = 8,250 updates >= "
+                       "CE-GZSL 2000 x 4"),
     },
     "FLO": {
         "n_way": (1, "paper §4"), "k_shot": (32, "paper §4"),
-        "syn_num": (1200, "lineage: LisGAN, TF-VAEGAN"), "lr_gan": (1e-4, "lineage: LisGAN"),
-        "gan_epochs": (50, "lineage: 50 x 175 = 8,750 updates >= LisGAN gzsl_flo 80 x 88"),
+        "syn_num": (1200, "lineage: LisGAN README.md, TF-VAEGAN run_flo_tfvaegan.py"),
+        "lr_gan": (1e-4, "lineage: LisGAN README.md gzsl_flo"),
+        "gan_epochs": (50, "choice (docs/budgets.md rule): 50 x 175 = 8,750 updates >= "
+                       "LisGAN gzsl_flo 80 x 88"),
     },
     "SUN": {
         "n_way": (64, "paper §4"), "k_shot": (2, "paper §4"),
-        "syn_num": (400, "lineage: LisGAN, TF-VAEGAN"),
-        "lr_gan": (1e-4, "lineage: CE-GZSL's default (LisGAN and FREE use 2e-4)"),
-        "gan_epochs": (100, "lineage: 100 x 80 = 8,000 updates >= LisGAN gzsl_sun 40 x 162"),
+        "syn_num": (400, "lineage: LisGAN README.md, TF-VAEGAN run_sun_tfvaegan.py"),
+        "lr_gan": (1e-4, "choice: CE-GZSL's default (CE_GZSL.py, written for CUB); every "
+                          "published SUN command differs: LisGAN and FREE 2e-4, TF-VAEGAN 1e-3"),
+        "gan_epochs": (100, "choice (docs/budgets.md rule): 100 x 80 = 8,000 updates >= "
+                       "LisGAN gzsl_sun 40 x 162"),
     },
 }
 
