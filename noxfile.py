@@ -1,9 +1,13 @@
 """nox sessions: `nox -s tests` (the README's test command), `lint`, `demo`, `regress`, `noise`,
 `sensitivity`, `reproduce`, `perf`.
 
-Every session installs torch first, pinned to the build these CPU machines and CI use, then the
-package. GPU users: install the torch build that matches your CUDA driver yourself and run `bench`
-directly (e.g. `bench table4 --seeds 5`); these sessions would replace it with the CPU wheel.
+Every session installs torch first, the CPU build of the pinned version from PyTorch's CPU index
+(`torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`: Linux and Windows get
+`2.13.0+cpu`, macOS the plain wheel, which has no CUDA), then the package, and stops if the
+torch it ended with is a CUDA build. Offline, pip's own `--find-links` (PIP_FIND_LINKS, pip.conf)
+still supplies a local `torch-2.13.0+cpu` wheel: the index then only costs pip's retries. GPU
+users: install the torch build that matches your CUDA driver yourself and run `bench` directly
+(e.g. `bench table4 --seeds 5`); these sessions would refuse it.
 """
 
 import shutil
@@ -32,8 +36,18 @@ REGRESS = ["--synthetic", "--profile", "smoke", "--datasets", "APY", "--rows", R
 BASELINE = "results/regress-baseline"
 
 
+TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # choice: PyTorch's CPU-only wheel index
+CPU_BUILD = ("import sys, torch; sys.exit(0 if torch.version.cuda is None else "
+             "f'torch {torch.__version__} is a CUDA build; expected the CPU build: remove .nox/ "
+             "and rerun')")
+
+
 def install(session: nox.Session) -> None:
-    session.install(TORCH)
+    # --index-url, not --extra-index-url: with PyPI also searched, Linux could get PyPI's CUDA
+    # build of the same version. A reused venv may hold an earlier CUDA torch that satisfies the
+    # pin, hence the check.
+    session.install(TORCH, "--index-url", TORCH_INDEX)
+    session.run("python", "-c", CPU_BUILD, silent=True)
     session.install("-e", ".[test]")
 
 

@@ -3,7 +3,8 @@
 Exit codes, the same for every command:
 
 - ``0``: done; every check passed;
-- ``1``: a run failed or was left unfinished (after it was recorded), or a check found a problem
+- ``1``: a run failed or was left unfinished (after it was recorded, or because another process
+  holds it), or a check found a problem
   (``bench check``: a cell below its reference; ``bench data verify``: a file missing or not
   matching the lock);
 - ``2``: a person's input was wrong (a bad option, missing or malformed data for a training, an
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 
 import click
 
@@ -103,8 +105,11 @@ class BenchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (UserError, click.UsageError) as exc:
-            if ctx.meta.get(DEBUG) or isinstance(exc, _HELP_ERRORS):
+            if isinstance(exc, _HELP_ERRORS):
                 raise
+            if ctx.meta.get(DEBUG):  # the traceback, but still exit 2: 1 means a check failed
+                traceback.print_exc()
+                ctx.exit(2)
             if isinstance(exc, click.UsageError):
                 where = exc.ctx.command_path if exc.ctx is not None else "bench"
                 message = f"{exc.format_message()} (see `{where} --help`)"
@@ -151,7 +156,7 @@ def run(dataset, row, seed_index, **kw) -> None:
     record = store.read_record(plan.folder / cells[0].run_id)
     click.echo(f"{cells[0].run_id}: {cells[0].status}{_headline(record)}")
     click.echo(f"record: {plan.folder / cells[0].run_id / store.RECORD}")
-    sys.exit(0 if cells[0].status in store.FINISHED else 1)
+    sys.exit(_exit_code(cells))
 
 
 def _headline(record: dict | None) -> str:
@@ -267,8 +272,14 @@ def _execute(plan, **launch):
 
 
 def _exit_code(cells) -> int:
-    """1 when a run failed or was left unfinished; runs another sweep is training do not count."""
-    return 0 if all(c.status in (*store.FINISHED, "running") for c in cells) else 1
+    """0 when every run asked for is finished; 1 when one failed or is not finished, including a
+    run held by another process (it may still fail): the same for `run`, `sweep` and the tables."""
+    held = [c.run_id for c in cells if c.status == "running"]
+    if held:
+        click.echo(f"not finished: {len(held)} run(s) held by another process ({held[0]}"
+                   f"{' ...' if len(held) > 1 else ''}); rerun this command once it is done",
+                   err=True)
+    return 0 if all(c.status in store.FINISHED for c in cells) else 1
 
 
 def main() -> None:

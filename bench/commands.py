@@ -219,18 +219,33 @@ def tsne(name, out, datasets, results) -> None:
 @option("--allow-deviations", is_flag=True, section="Check",
         help="Compare runs whose settings differ from the paper profile anyway, printing each "
              "change beside its verdict.")
+@option("--seeds", type=click.IntRange(min=1), default=None, section="Check",
+        show_default=f"{checks.PAPER_SEEDS}, or the highest seed index present + 1",
+        help="Against the paper: the seeds every compared (dataset, row) must have done.")
+@option("--allow-partial", is_flag=True, section="Check",
+        help="Against the paper: compare the seeds that are done even when runs failed, "
+             "diverged or are missing (the verdict line says PARTIAL).")
 @results_option
 @debug_option
-def check(name, tolerance, baseline, machines, two_sided, allow_deviations, results) -> None:
+def check(name, tolerance, baseline, machines, two_sided, allow_deviations, seeds,
+          allow_partial, results) -> None:
     """Compare means with the paper's Tables 2-4 (or a baseline); exit 1 when cells fall short.
 
-    Exit codes: 0 pass, 1 cells below reference minus tolerance, 2 refused (synthetic runs
-    against the paper, mixed kinds, nothing to compare).
+    Against the paper: U, S, H (Tables 2 and 4) and CZSL top-1 (Table 3) under the `paper`
+    protocol; a cell fails when its mean falls more than --tolerance points below the paper (a
+    rise never fails), and the check fails unless every (dataset, row) with records has all
+    --seeds seeds done (failed, diverged and missing runs are named; datasets and rows without
+    records are listed as not compared). Against a --baseline: U, S, H, CZSL and training losses
+    under both protocols, within a tolerance derived from the baseline's seed spread.
+
+    Exit codes: 0 pass, 1 cells below reference minus tolerance or expected runs not done, 2
+    refused (synthetic runs against the paper, mixed kinds, nothing to compare).
     """
     folder = _folders(results, name, single=True)[0]
     passed, text = checks.run(folder, tolerance=tolerance, baseline_dir=baseline,
                               allow_deviations=allow_deviations, two_sided=two_sided,
-                              machines_dir=machines)
+                              machines_dir=machines, seeds=seeds,
+                              allow_partial=allow_partial)
     click.echo(text)
     sys.exit(0 if passed else 1)
 

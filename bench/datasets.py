@@ -227,10 +227,13 @@ def fetch(datasets: Iterable[str] = DATASETS, root: str | Path | None = None,
             raise DatasetError(f"{Path(archives) / name}: {' '.join(str(err).split())}; fix: "
                                "delete the archive and fetch again") from err
         except Exception as err:  # network or HTTP failure: say how to do it by hand
+            shown = ", ".join(sorted(rels)[:6]) + (f" and {len(rels) - 6} more"
+                                                    if len(rels) > 6 else "")
             raise DatasetError(
                 f"{meta['url']}: expected to download {name}, found {type(err).__name__}: "
-                f"{' '.join(str(err).split())[:160]}; fix: download it by hand into "
-                f"{Path(archives) / name} and rerun `bench data fetch`") from err
+                f"{' '.join(str(err).split())[:160]}; missing under {root}: {shown}; fix: "
+                f"download it by hand into {Path(archives) / name} and rerun `bench data "
+                "fetch`, or place those files by hand") from err
         for rel in _extract(Path(zpath), sorted(rels), root):
             if wanted[rel].get("required"):
                 absent[rel] = (f"error: {name} holds no */{rel} (the lock's archive for it may "

@@ -61,6 +61,7 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     kinds never share a folder."""
     from vsboost import config
     from vsboost.data import load
+    from vsboost.sampler import check_episodes
 
     for option, values in (("--datasets", datasets), ("--rows", rows), ("--seeds", seed_indices)):
         if not values:
@@ -86,6 +87,9 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     for ds in tqdm(datasets, desc="reading data", unit="dataset", leave=False,
                    disable=None):
         data = load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent)
+        for row in rows:  # a shape the data cannot fill fails here, not as failed records
+            cfg = configs[ds, row]
+            check_episodes(data.train_y, cfg.n_way, cfg.k_shot, cfg.sample_with_replacement)
         fingerprints[ds] = data.fingerprint
         provenance[ds] = data_provenance(root, ds, data.files, data.synthetic, data_label)
         del data
@@ -123,8 +127,11 @@ def data_provenance(root: Path, dataset: str, files: dict[str, str], synthetic: 
     Real files that do not match their pin stop here, unless a label makes them custom data."""
     from bench import datasets
 
-    if synthetic:
-        return {"kind": "synthetic", "label": label, "files": {}}
+    if synthetic:  # generated here, so no pin: the hashes still say which files a run read
+        return {"kind": "synthetic", "label": label,
+                "files": {f"{dataset}/{name}": {"sha256": digest, "pinned": None,
+                                                "status": "synthetic"}
+                          for name, digest in sorted(files.items())}}
     statuses = datasets.file_statuses(datasets.read_lock(), dataset, files)
     if label is not None:
         return {"kind": "custom", "label": label, "files": statuses}
@@ -132,7 +139,7 @@ def data_provenance(root: Path, dataset: str, files: dict[str, str], synthetic: 
         if f["status"] == "mismatch":
             raise datasets.DatasetError(
                 f"{Path(root) / rel}: sha256 {f['sha256']} but datasets.lock pins {f['pinned']}, "
-                f"so this is not the paper's file; fix: `bench data fetch {dataset}` to restore "
+                f"so this is not the paper's file; fix: `bench data fetch -d {dataset}` to restore "
                 "it, or pass --data-label NAME to run your own features as custom data (never "
                 "compared with the paper)")
     return {"kind": "real", "label": None, "files": statuses}

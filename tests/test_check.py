@@ -41,7 +41,7 @@ def record(dataset, row, seed_index, usg, *, acc=None, synthetic=False, profile=
     }
 
 
-def as_paper(dataset="CUB", rows=("full",), seeds=2, shift=0.0, **kw):
+def as_paper(dataset="CUB", rows=("full",), seeds=5, shift=0.0, **kw):
     """Records equal to the paper's Table 4 numbers (+ shift), Table 3 for CZSL."""
     out = []
     for row in rows:
@@ -86,8 +86,39 @@ def test_hand_made_real_looking_records_pass_and_fail_where_they_should():
         ("Table 4", "CUB", "plain", "U"), ("Table 4", "CUB", "plain", "H")}
 
 
+def test_a_partial_reproduction_fails_naming_the_failed_diverged_and_missing_runs(tmp_path):
+    recs = as_paper(seeds=5)
+    recs[1]["status"], recs[2]["status"] = "failed", "diverged"
+    write(tmp_path, recs[:4])  # s4 never ran
+    passed, text = check.run(tmp_path)
+    assert not passed
+    assert "CUB full: 2/5 seeds done (failed s1; diverged s2; missing s4)" in text
+    assert "not compared: APY (no runs)" in text and "CUB plain (no runs)" in text
+    assert text.splitlines()[-1].startswith("FAIL: incomplete reproduction")
+
+
+def test_one_seed_of_five_done_is_not_a_pass_and_allow_partial_says_so(tmp_path):
+    write(tmp_path / "results" / "x", as_paper(seeds=1))
+    args = ["check", "--results", str(tmp_path / "results"), "--name", "x"]
+    assert CliRunner().invoke(cli, args).exit_code == 1
+    partial = CliRunner().invoke(cli, [*args, "--allow-partial"])
+    assert partial.exit_code == 0, partial.output
+    assert "PASS" in partial.output.splitlines()[-1]
+    assert "PARTIAL (--allow-partial)" in partial.output.splitlines()[-1]
+    assert CliRunner().invoke(cli, [*args, "--seeds", "1"]).exit_code == 0
+
+
+def test_the_check_states_what_it_judges(tmp_path):
+    passed, text = check.run(write(tmp_path, as_paper()))
+    assert passed
+    assert "U, S, H (Tables 2, 4) and CZSL top-1 (Table 3)" in text.splitlines()[0]
+    assert "5 seeds per cell" in text.splitlines()[0]
+    help_text = CliRunner().invoke(cli, ["check", "--help"]).output
+    assert "CZSL top-1" in help_text and "--allow-partial" in help_text
+
+
 def test_synthetic_runs_are_refused_with_exit_2(tmp_path):
-    with pytest.raises(check.CheckRefused, match="refusing to compare 2 SYNTHETIC runs") as err:
+    with pytest.raises(check.CheckRefused, match="refusing to compare 5 SYNTHETIC runs") as err:
         check.run(write(tmp_path, as_paper(synthetic=True)))
     assert "--baseline" in str(err.value)
 
@@ -141,7 +172,7 @@ def test_baseline_of_another_kind_or_profile_is_refused(tmp_path):
     syn = write(tmp_path / "syn", as_paper(synthetic=True, profile="smoke"))
     real = write(tmp_path / "real", as_paper(profile="smoke"))
     paper_profile = write(tmp_path / "pp", as_paper(synthetic=True, profile="paper"))
-    with pytest.raises(check.CheckRefused, match="the baseline is real but these runs are synthetic"):
+    with pytest.raises(check.CheckRefused, match="baseline is real but these runs are synthetic"):
         check.run(syn, baseline_dir=real)
     with pytest.raises(check.CheckRefused, match="expected the same profile"):
         check.run(syn, baseline_dir=paper_profile)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from bench import store
 from bench.cli import cli
 from vsboost import synthetic
-from vsboost.config import ConfigError, make_config, seed_for
+from vsboost.config import make_config, seed_for
 
 TINY = ["gan_epochs=2", "steps_per_epoch=2", "hidden=32", "enc_dim=32", "syn_num=10",
         "cls_epochs=1", "n_way=2", "k_shot=8"]
@@ -121,7 +121,8 @@ def test_a_missing_data_folder_is_one_error_line_and_nothing_written(tmp_path):
 def test_debug_shows_the_traceback(tmp_path):
     result = bench("run", "--dataset", "APY", "--row", "full", "--set", "epochs=3", "--debug",
                    "--results", tmp_path / "results")
-    assert isinstance(result.exception, ConfigError)
+    assert result.exit_code == 2  # still a wrong input, not "a check found a problem"
+    assert "Traceback" in result.output and "ConfigError: unknown config key" in result.output
 
 
 def test_help_lists_commands_and_options_by_section_with_defaults():

@@ -1,6 +1,7 @@
 """The registry, overrides and their refusals, run keys, training budgets."""
 
 import dataclasses
+import re
 
 import pytest
 
@@ -27,6 +28,19 @@ def test_every_default_names_its_source():
         for profile in ("paper", "smoke"):
             for key, (_, source) in defaults(ds, profile).items():
                 assert source.split(":")[0].split()[0] in ("paper", "lineage", "choice"), key
+
+
+LINEAGE_REPOS = ("f-CLSWGAN", "LisGAN", "CE-GZSL", "TF-VAEGAN", "FREE", "SDGZSL", "RE-GZSL")
+
+
+def test_every_lineage_tag_names_a_repository_and_a_file():
+    """docs/README.md promises it: a `lineage` tag says where it was read."""
+    for ds in DATASETS:
+        for profile in ("paper", "smoke"):
+            for key, (_, source) in defaults(ds, profile).items():
+                if source.startswith("lineage"):
+                    assert any(repo in source for repo in LINEAGE_REPOS), (ds, key, source)
+                    assert re.search(r"\w\.(py|md)\b", source), (ds, key, source)
 
 
 def test_paper_episode_sizes_come_from_the_paper():
@@ -89,9 +103,28 @@ VALUES_THEN = {"CUB": {"gan_epochs": 300},
 @pytest.mark.parametrize("key", list(SCHEMA_1_HASHES))
 def test_a_new_field_at_its_introduction_value_keeps_every_run_id(key):
     then = VALUES_THEN[key[0]]
-    assert make_config(*key, overrides=then).hash() == SCHEMA_1_HASHES[key]
-    assert make_config(*key, overrides={**then, "tf32": True}).hash() == SCHEMA_1_HASHES[key]
-    assert make_config(*key, overrides={**then, "tf32": False}).hash() != SCHEMA_1_HASHES[key]
+    old = {"schema": 1}
+    assert make_config(*key, overrides=then).hash(**old) == SCHEMA_1_HASHES[key]
+    assert make_config(*key, overrides={**then, "tf32": True}).hash(**old) == SCHEMA_1_HASHES[key]
+    assert make_config(*key, overrides={**then, "tf32": False}).hash(**old) != SCHEMA_1_HASHES[key]
+
+
+# Hashes of key schema 2 (schema 1 without checkpoint_every), pinned when it was introduced with
+# the values of VALUES_THEN: a later field at its introduction value must keep them too.
+SCHEMA_2_HASHES = {("CUB", "full", "paper"): "f77ea7b4590f",
+                   ("APY", "plain", "smoke"): "131993c05c02",
+                   ("FLO", "rml", "paper"): "a5d9b4e99fad"}
+
+
+@pytest.mark.parametrize("key", list(SCHEMA_2_HASHES))
+def test_the_current_run_key_is_pinned_and_ignores_checkpoint_every(key):
+    then = VALUES_THEN[key[0]]
+    assert make_config(*key, overrides=then).hash() == SCHEMA_2_HASHES[key]
+    for every in (0, 1, 7):
+        changed = make_config(*key, overrides={**then, "checkpoint_every": every})
+        assert changed.hash() == SCHEMA_2_HASHES[key]
+        assert (changed.hash(schema=1) == SCHEMA_1_HASHES[key]) == (every == 5)
+    assert make_config(*key, overrides={**then, "tau": 0.3}).hash() != SCHEMA_2_HASHES[key]
 
 
 def test_adding_a_field_later_leaves_the_hash_of_existing_configs_alone(monkeypatch):

@@ -184,6 +184,19 @@ def test_fetch_says_which_required_file_the_archive_lacks(tiny, tmp_path):
         datasets.fetch(["APY"], root, lock_path, tmp_path / "archives", downloader=local(archive))
 
 
+def test_a_failed_download_names_the_files_still_missing(tiny, tmp_path):
+    lock_path, files, root = tiny
+    put(root, {k: v for k, v in files.items() if k != "APY/res101.mat"})
+
+    def offline(*_):
+        raise ConnectionError("Name or service not known")
+
+    with pytest.raises(datasets.DatasetError, match="ConnectionError") as err:
+        datasets.fetch(["APY"], root, lock_path, tmp_path / "archives", downloader=offline)
+    assert "missing under" in str(err.value) and "APY/res101.mat" in str(err.value)
+    assert "APY/att_splits.mat" not in str(err.value)  # present and verified
+
+
 def test_fetch_downloads_nothing_when_every_required_file_verifies(tiny, tmp_path):
     lock_path, files, root = tiny
     put(root, {k: v for k, v in files.items() if k != "APY/testclasses.txt"})  # optional absent

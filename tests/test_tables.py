@@ -228,5 +228,20 @@ def test_synthetic_reports_show_the_closed_form_reference_of_the_same_files_only
     assert "## Reference: closed-form ridge on the same files" in text
     assert "| CUB       | 41.0 | 62.0 | 49.4 | ffffffffffffffff   |" in text
     assert "APY" not in text.split("## Reference")[1].split("##")[0]  # no runs on those files
-    assert "## Reference" not in (tmp_path / "out" / "table3.md").read_text()
     assert store.load_records(results) and len(store.load_references(results)) == 2
+    # a reference record without the CZSL number (made before it existed): shown as —
+    table3 = (tmp_path / "out" / "table3.md").read_text().split("## Reference")[1].split("##")[0]
+    assert "among the unseen classes only (CZSL)" in table3
+    assert "| CUB       | —     | ffffffffffffffff   |" in table3
+
+
+def test_table3_shows_the_czsl_reference_and_table2_the_gzsl_one(tmp_path):
+    results = write(tmp_path / "results" / "demo",
+                    [record(seed_index=i, synthetic=True) for i in range(2)])
+    store.write_reference(results, "CUB", "f" * 16,
+                          {"U": 0.41, "S": 0.62, "H": 0.4935, "acc": 0.583})
+    reports.write_reports(results, tmp_path / "out")
+    table3 = (tmp_path / "out" / "table3.md").read_text().split("## Reference")[1].split("##")[0]
+    table2 = (tmp_path / "out" / "table2.md").read_text().split("## Reference")[1].split("##")[0]
+    assert "| CUB       | 58.3  | ffffffffffffffff   |" in table3 and "41.0" not in table3
+    assert "41.0 | 62.0 | 49.4" in table2 and "58.3" not in table2

@@ -15,6 +15,7 @@ from vsboost import settings, synthetic
 from vsboost.config import PROFILES, ROWS, make_config, parse_override, seed_for
 from vsboost.data import load
 from vsboost.errors import UserError
+from vsboost.sampler import check_episodes
 from vsboost.train import resolve_device, train
 
 
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             root = settings.synthetic_root()
             synthetic.ensure(root, [cfg.dataset])
         data = load(root, args.dataset, normalize_sent=cfg.normalize_sent)
+        check_episodes(data.train_y, cfg.n_way, cfg.k_shot, cfg.sample_with_replacement)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,8 +1,9 @@
 """Every hyperparameter in one place, each tagged with where it comes from.
 
-Sources (docs/method.md): ``paper`` (the VS-Boost paper says so), ``lineage`` (the common practice
-of the public code VS-Boost descends from: f-CLSWGAN, LisGAN, CE-GZSL, TF-VAEGAN, FREE), ``choice``
-(ours).
+Sources (defined in docs/README.md, "Source tags"): ``paper`` (the VS-Boost paper says so),
+``lineage`` (the common practice of the public code VS-Boost descends from: f-CLSWGAN, LisGAN,
+CE-GZSL, TF-VAEGAN, FREE), ``choice`` (ours). A ``lineage`` tag names the repository and the
+file it was read from (docs/decisions.md gives the full tables).
 
 ``make_config(dataset, row, profile, overrides)`` is the only way to build a :class:`Config`; it
 refuses unknown keys, wrong types and out-of-range values with a one-line :class:`ConfigError`.
@@ -58,7 +59,7 @@ class Config:
     gan_epochs: int
     lr_gan: float
     lr_metric: float
-    beta1: float
+    beta1: float  # Adam β₁ of G, D and the metric nets E, R, F (not the final classifiers)
     critic_steps: int
     gp_weight: float
     # ---- metric losses (paper eq. 3-7) ----
@@ -77,6 +78,11 @@ class Config:
     checkpoint_every: int  # 0 = never
     # ---- fields added after key schema 1 (see ADDED_FIELDS) ----
     tf32: bool  # allow TF32 tensor-core float32 matmuls and convolutions on CUDA (runtime.py)
+    beta2: float  # Adam β₂ of G, D and E, R, F
+    cls_beta1: float  # Adam betas of the final classifiers (evaluate.py)
+    cls_beta2: float
+    init_std: float  # N(0, init_std) initial weights of every linear layer, zero bias
+    leak: float  # negative slope of every LeakyReLU (G, D, E, R)
     dtype: str  # "float32" or "float64": the floating-point type of every network and feature
 
     @property
@@ -94,18 +100,20 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def hash(self) -> str:
+    def hash(self, schema: int | None = None) -> str:
         """Short hash of the settings: the part of a run's key that says 'same settings'.
 
-        Stable when fields are added (docs/decisions.md): it covers every field of key schema 1,
-        and a later field only when its value differs from the value it was introduced with, so
-        a config that does not use a new field keeps the run id it had before the field existed.
+        Stable when fields are added (docs/harness.md): it covers every field of the key schema
+        (:data:`KEY_SCHEMA`, the current one, unless ``schema`` names an older one: the hash an
+        old record was made with stays computable), and a later field only when its value
+        differs from the value it was introduced with, so a config that does not use a new field
+        keeps the run id it had before the field existed.
         """
         values = self.to_dict()
         unknown = set(values) - set(KEY_SCHEMA_1) - set(ADDED_FIELDS)
         if unknown:
             raise ConfigError(f"config fields {sorted(unknown)} are missing from ADDED_FIELDS")
-        keyed = {k: values[k] for k in KEY_SCHEMA_1}
+        keyed = {k: values[k] for k in KEY_SCHEMAS[schema or KEY_SCHEMA]}
         keyed.update({k: values[k] for k, intro in ADDED_FIELDS.items()
                       if k in values and values[k] != intro})
         blob = json.dumps(keyed, sort_keys=True).encode()
@@ -129,10 +137,19 @@ KEY_SCHEMA_1 = (
     "normalize_sent", "syn_num", "cls_epochs", "cls_lr", "cls_batch", "eval_every",
     "checkpoint_every",
 )
+# Key schema 2, the current one: schema 1 without the fields that never change what a run trains
+# to. checkpoint_every only says how often a run saves its state; a resumed run ends with the
+# numbers of an uninterrupted one (tests/test_faults.py, tests/test_train.py). Never edit it
+# either: a new schema is a new tuple.
+KEY_SCHEMA_2 = tuple(k for k in KEY_SCHEMA_1 if k != "checkpoint_every")
+KEY_SCHEMAS = {1: KEY_SCHEMA_1, 2: KEY_SCHEMA_2}
+KEY_SCHEMA = 2
 # Every field added later, with the value it was introduced with: the value that reproduces what
 # runs did before the field existed. It enters the hash only when a config's value differs.
 ADDED_FIELDS: dict[str, Any] = {
     "tf32": True,  # the trainer allowed TF32 on CUDA unconditionally before it was a setting
+    # hard-coded in train.py, evaluate.py and models.py before they were settings:
+    "beta2": 0.999, "cls_beta1": 0.5, "cls_beta2": 0.999, "init_std": 0.02, "leak": 0.2,
     "dtype": "float32",  # the trainer ran in float32 before it was a setting
 }
 
@@ -144,24 +161,36 @@ COMMON: dict[str, tuple[Any, str]] = {
                                       "replacement (docs/method.md)"),
     "hidden": (4096, "paper §4: 4,096-unit hidden layer in G, D, R"),
     "enc_dim": (2048, "paper §4: E is a [2048, 2048] linear layer"),
-    "noise_dim": (0, "lineage: dim z = dim a"),
+    "noise_dim": (0, "lineage: --nz equals --attSize in every published command (LisGAN "
+                   "README.md, TF-VAEGAN run_*_tfvaegan.py, FREE run_*.py)"),
     "lr_metric": (1e-4, "choice: own Adam for E, R, F"),
-    "beta1": (0.5, "lineage: Adam betas (0.5, 0.999)"),
-    "critic_steps": (5, "lineage: 5 critic steps per generator step"),
+    "beta1": (0.5, "lineage: CE-GZSL CE_GZSL.py, --beta1 0.5 as in every published command"),
+    "beta2": (0.999, "lineage: CE-GZSL CE_GZSL.py, optim.Adam(betas=(opt.beta1, 0.999))"),
+    "cls_beta1": (0.5, "lineage: CE-GZSL CE_GZSL.py, CLASSIFIER(..., opt.classifier_lr, 0.5, "
+                       "25, opt.syn_num): a fixed 0.5, not --beta1"),
+    "cls_beta2": (0.999, "lineage: CE-GZSL classifier_embed_contras.py, betas=(_beta1, 0.999)"),
+    "init_std": (0.02, "lineage: weights_init in f-CLSWGAN and CE-GZSL model.py / util.py, "
+                       "N(0, 0.02) weights, zero bias"),
+    "leak": (0.2, "lineage: CE-GZSL model.py and f-CLSWGAN's generator and critic, "
+                  "nn.LeakyReLU(0.2, True); paper §4 names LeakyReLU but gives no slope"),
+    "critic_steps": (5, "lineage: --critic_iter 5 in LisGAN and CE-GZSL README.md, TF-VAEGAN "
+                       "run_*_tfvaegan.py"),
     "gp_weight": (10.0, "paper eq. 1: gamma = 10"),
-    "tau": (0.1, "lineage: CE-GZSL temperature"),
+    "tau": (0.1, "lineage: CE-GZSL README.md, --ins_temp 0.1 --cls_temp 0.1"),
     "sml_over": ("all", "choice: paper 'N is the total number of semantic embeddings'"),
     "sml_cosine": (False, "paper eq. 3: raw dot product"),
     "metric_on_fake": (True, "choice (lineage CE-GZSL): metric losses also reach G"),
-    "normalize_sent": (True, "lineage: the lab's later code L2-normalises CUB sentences"),
-    "cls_epochs": (25, "lineage: 25 classifier epochs"),
-    "cls_lr": (1e-3, "lineage: Adam lr 1e-3"),
-    "cls_batch": (0, "lineage: batch = syn_num"),
-    "eval_every": (1, "lineage: evaluate after every generator epoch"),
+    "normalize_sent": (True, "lineage: RE-GZSL dataloader.py (the VS-Boost "
+                               "authors' lab) L2-normalises CUB sentences"),
+    "cls_epochs": (25, "lineage: CE-GZSL CE_GZSL.py, CLASSIFIER(..., 25, ...)"),
+    "cls_lr": (1e-3, "lineage: CE-GZSL CE_GZSL.py, --classifier_lr 1e-3"),
+    "cls_batch": (0, "lineage: CE-GZSL CE_GZSL.py passes opt.syn_num as batch"),
+    "eval_every": (1, "lineage: CE-GZSL CE_GZSL.py evaluates after every generator "
+                          "epoch"),
     "checkpoint_every": (5, "choice"),
-    "tf32": (True, "lineage: PyTorch 1.7-1.11, which the lineage's code ran on, enabled TF32 "
-                   "matmuls on Ampere GPUs by default"),
-    "dtype": ("float32", "lineage: PyTorch's default type, which every lineage repository uses"),
+    "tf32": (True, "choice: what PyTorch 1.7-1.11, the versions of the lineage's era, did by "
+                   "default on Ampere GPUs (TF32 matmuls); no lineage file sets it"),
+    "dtype": ("float32", "choice: PyTorch's default type, which the lineage's code trains in"),
 }
 
 # Per-dataset values (docs/decisions.md): N-K from the paper, the rest from the lineage's published
@@ -170,30 +199,40 @@ COMMON: dict[str, tuple[Any, str]] = {
 PER_DATASET: dict[str, dict[str, tuple[Any, str]]] = {
     "APY": {
         "n_way": (8, "paper §4"), "k_shot": (64, "paper §4"),
-        "syn_num": (1800, "lineage: LisGAN gzsl_apy"), "lr_gan": (1e-5, "lineage: LisGAN"),
-        "gan_epochs": (425, "lineage: 425 x 11 = 4,675 updates >= LisGAN gzsl_apy 50 x 93"),
+        "syn_num": (1800, "lineage: LisGAN README.md gzsl_apy"),
+        "lr_gan": (1e-5, "lineage: LisGAN README.md gzsl_apy"),
+        "gan_epochs": (425, "choice (docs/budgets.md rule): 425 x 11 = 4,675 updates >= "
+                       "LisGAN gzsl_apy 50 x 93"),
     },
     "AWA2": {
         "n_way": (8, "paper §4"), "k_shot": (64, "paper §4"),
-        "syn_num": (1800, "lineage: TF-VAEGAN AWA2, LisGAN AWA1"),
-        "lr_gan": (1e-5, "lineage: LisGAN, TF-VAEGAN and FREE AWA commands"),
-        "gan_epochs": (250, "lineage: 250 x 45 = 11,250 updates >= LisGAN gzsl_awa 30 x 368"),
+        "syn_num": (1800, "lineage: TF-VAEGAN run_awa_tfvaegan.py, LisGAN README.md AWA1"),
+        "lr_gan": (1e-5, "lineage: LisGAN README.md, TF-VAEGAN run_awa_tfvaegan.py, FREE "
+                           "run_awa2.py"),
+        "gan_epochs": (250, "choice (docs/budgets.md rule): 250 x 45 = 11,250 updates >= "
+                       "LisGAN gzsl_awa 30 x 368"),
     },
     "CUB": {
         "n_way": (4, "paper §4"), "k_shot": (16, "paper §4"),
-        "syn_num": (100, "lineage: CE-GZSL"), "lr_gan": (1e-4, "lineage: CE-GZSL, LisGAN"),
-        "gan_epochs": (75, "lineage: 75 x 110 = 8,250 updates >= CE-GZSL 2000 x 4"),
+        "syn_num": (100, "lineage: CE-GZSL README.md"),
+        "lr_gan": (1e-4, "lineage: CE-GZSL README.md, LisGAN README.md"),
+        "gan_epochs": (75, "choice (docs/budgets.md rule): 75 x 110 = 8,250 updates >= "
+                       "CE-GZSL 2000 x 4"),
     },
     "FLO": {
         "n_way": (1, "paper §4"), "k_shot": (32, "paper §4"),
-        "syn_num": (1200, "lineage: LisGAN, TF-VAEGAN"), "lr_gan": (1e-4, "lineage: LisGAN"),
-        "gan_epochs": (50, "lineage: 50 x 175 = 8,750 updates >= LisGAN gzsl_flo 80 x 88"),
+        "syn_num": (1200, "lineage: LisGAN README.md, TF-VAEGAN run_flo_tfvaegan.py"),
+        "lr_gan": (1e-4, "lineage: LisGAN README.md gzsl_flo"),
+        "gan_epochs": (50, "choice (docs/budgets.md rule): 50 x 175 = 8,750 updates >= "
+                       "LisGAN gzsl_flo 80 x 88"),
     },
     "SUN": {
         "n_way": (64, "paper §4"), "k_shot": (2, "paper §4"),
-        "syn_num": (400, "lineage: LisGAN, TF-VAEGAN"),
-        "lr_gan": (1e-4, "lineage: CE-GZSL's default (LisGAN and FREE use 2e-4)"),
-        "gan_epochs": (100, "lineage: 100 x 80 = 8,000 updates >= LisGAN gzsl_sun 40 x 162"),
+        "syn_num": (400, "lineage: LisGAN README.md, TF-VAEGAN run_sun_tfvaegan.py"),
+        "lr_gan": (1e-4, "choice: CE-GZSL's default (CE_GZSL.py, written for CUB); every "
+                          "published SUN command differs: LisGAN and FREE 2e-4, TF-VAEGAN 1e-3"),
+        "gan_epochs": (100, "choice (docs/budgets.md rule): 100 x 80 = 8,000 updates >= "
+                       "LisGAN gzsl_sun 40 x 162"),
     },
 }
 
@@ -358,8 +397,13 @@ def _validate(cfg: Config) -> None:
     for key in ("lr_gan", "lr_metric", "cls_lr", "tau"):
         if not getattr(cfg, key) > 0:
             raise ConfigError(f"config key {key!r}: expected > 0, found {getattr(cfg, key)}")
-    if not 0 <= cfg.beta1 < 1:
-        raise ConfigError(f"config key 'beta1': expected in [0, 1), found {cfg.beta1}")
+    for key in ("beta1", "beta2", "cls_beta1", "cls_beta2"):
+        if not 0 <= getattr(cfg, key) < 1:
+            raise ConfigError(f"config key {key!r}: expected in [0, 1), found {getattr(cfg, key)}")
+    if not cfg.init_std > 0:
+        raise ConfigError(f"config key 'init_std': expected > 0, found {cfg.init_std}")
+    if not 0 <= cfg.leak < 1:
+        raise ConfigError(f"config key 'leak': expected in [0, 1), found {cfg.leak}")
     if cfg.dtype not in DTYPES:
         raise ConfigError(f"config key 'dtype': expected one of {', '.join(DTYPES)}, found "
                           f"{cfg.dtype!r}; e.g. --set dtype=float64")

@@ -46,15 +46,16 @@ def harmonic_mean(u: Tensor, s: Tensor) -> Tensor:
 
 def train_softmax(
     x: Tensor, y: Tensor, n_out: int, gens: list[torch.Generator], *, epochs: int, lr: float,
-    batch: int, score: Callable[[StackedLinear], Tensor],
+    batch: int, betas: tuple[float, float], init_std: float,
+    score: Callable[[StackedLinear], Tensor],
 ) -> Tensor:
     """Fit a fresh stacked Linear(d -> n_out) with Adam and cross-entropy; ``score`` it after every
     epoch. ``x`` is ``[M, n, d]`` and ``y`` ``[n]`` (targets shared by all members). Returns the
     stacked scores ``[epochs, ...]``: the lineage evaluates after every classifier epoch."""
     members, n, d = x.shape
     clf = StackedLinear(members, d, n_out).to(x.device)
-    clf.reset(gens)
-    opt = adam(clf.parameters(), lr, (0.5, 0.999))  # lineage: Adam, betas (0.5, 0.999)
+    clf.reset(gens, init_std)
+    opt = adam(clf.parameters(), lr, betas)
     rows = torch.arange(members, device=x.device)[:, None]
     scores = []
     for _ in range(epochs):
@@ -95,25 +96,24 @@ class EvalFeatures:
 
 
 def fit_settings(cfg) -> dict:
-    """The final classifiers' ``epochs``, ``lr`` and ``batch`` from a :class:`~vsboost.config.
-    Config`; the batch defaults to ``syn_num`` (lineage)."""
-    return {"epochs": cfg.cls_epochs, "lr": cfg.cls_lr, "batch": cfg.cls_batch or cfg.syn_num}
+    """The final classifiers' ``epochs``, ``lr``, ``batch``, Adam ``betas`` and ``init_std`` from
+    a :class:`~vsboost.config.Config`; the batch defaults to ``syn_num`` (lineage). Their betas
+    are ``cls_beta1``/``cls_beta2``, not the generator's ``beta1`` (the lineage fixes 0.5)."""
+    return {"epochs": cfg.cls_epochs, "lr": cfg.cls_lr, "batch": cfg.cls_batch or cfg.syn_num,
+            "betas": (cfg.cls_beta1, cfg.cls_beta2), "init_std": cfg.init_std}
 
 
 def scores(
-    features: EvalFeatures, data: Benchmark, gens: list[torch.Generator], *, epochs: int,
-    lr: float, batch: int,
+    features: EvalFeatures, data: Benchmark, gens: list[torch.Generator], **fit,
 ) -> tuple[Tensor, Tensor]:
     """The per-epoch evaluation: GZSL ``[epochs, M, 3]`` holding (U, S, H) and CZSL
     ``[epochs, M]``, after every classifier epoch. The GZSL classifier draws from ``gens``
-    before the CZSL one, always in this order."""
-    kw = {"epochs": epochs, "lr": lr, "batch": batch}
-    return gzsl_scores(features, data, gens, **kw), czsl_scores(features, data, gens, **kw)
+    before the CZSL one, always in this order. ``fit``: :func:`fit_settings`."""
+    return gzsl_scores(features, data, gens, **fit), czsl_scores(features, data, gens, **fit)
 
 
 def gzsl_scores(
-    features: EvalFeatures, data: Benchmark, gens: list[torch.Generator], *, epochs: int,
-    lr: float, batch: int,
+    features: EvalFeatures, data: Benchmark, gens: list[torch.Generator], **fit,
 ) -> Tensor:
     """GZSL: classifier over all S+U classes on real seen + synthetic unseen features.
 
@@ -127,13 +127,11 @@ def gzsl_scores(
 
     x = torch.cat([f.train, f.syn], dim=1)
     y = torch.cat([data.train_y, f.syn_y])
-    return train_softmax(x, y, data.n_classes, gens, epochs=epochs, lr=lr, batch=batch,
-                         score=score)
+    return train_softmax(x, y, data.n_classes, gens, score=score, **fit)
 
 
 def czsl_scores(
-    features: EvalFeatures, data: Benchmark, gens: list[torch.Generator], *, epochs: int,
-    lr: float, batch: int,
+    features: EvalFeatures, data: Benchmark, gens: list[torch.Generator], **fit,
 ) -> Tensor:
     """CZSL (Table 3): classifier over the unseen classes only, trained on synthetic features.
 
@@ -146,9 +144,7 @@ def czsl_scores(
     def score(clf: StackedLinear) -> Tensor:
         return per_class_accuracy(predict(clf, f.unseen), target)
 
-    return train_softmax(
-        f.syn, slot[f.syn_y], len(unseen), gens, epochs=epochs, lr=lr, batch=batch, score=score
-    )
+    return train_softmax(f.syn, slot[f.syn_y], len(unseen), gens, score=score, **fit)
 
 
 def epoch_entry(epoch: int, gzsl: Tensor, czsl: Tensor) -> dict:

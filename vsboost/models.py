@@ -11,8 +11,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-LEAK = 0.2  # paper §4 and lineage: LeakyReLU(0.2) everywhere
-INIT_STD = 0.02  # lineage: N(0, 0.02) weights, zero bias
+from vsboost.config import COMMON
+
+# The defaults of the settings `leak` and `init_std` (vsboost/config.py holds them and their
+# sources); the trainer passes its config's values.
+LEAK = COMMON["leak"][0]
+INIT_STD = COMMON["init_std"][0]
 
 
 class StackedLinear(nn.Module):
@@ -24,11 +28,11 @@ class StackedLinear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
 
-    def reset(self, generators: list[torch.Generator]) -> None:
+    def reset(self, generators: list[torch.Generator], std: float = INIT_STD) -> None:
         """Draw member m's weights from generator m only, so a member's init ignores the others."""
         with torch.no_grad():
             for m, gen in enumerate(generators):
-                self.weight[m].normal_(0.0, INIT_STD, generator=gen)
+                self.weight[m].normal_(0.0, std, generator=gen)
             self.bias.zero_()
 
 
@@ -47,13 +51,13 @@ class JointLinear(StackedLinear):
     def forward(self, x: Tensor, a: Tensor) -> Tensor:
         return torch.baddbmm(torch.baddbmm(self.bias, x, self.weight), a, self.weight_att)
 
-    def reset(self, generators: list[torch.Generator]) -> None:
+    def reset(self, generators: list[torch.Generator], std: float = INIT_STD) -> None:
         d_x = self.weight.shape[1]
         with torch.no_grad():
             for m, gen in enumerate(generators):
                 full = torch.empty(d_x + self.weight_att.shape[1], self.weight.shape[2],
                                    device=self.weight.device)
-                full.normal_(0.0, INIT_STD, generator=gen)
+                full.normal_(0.0, std, generator=gen)
                 self.weight[m], self.weight_att[m] = full[:d_x], full[d_x:]
             self.bias.zero_()
 
@@ -61,39 +65,43 @@ class JointLinear(StackedLinear):
 class Generator(nn.Module):
     """G(z, a) -> x~: [z; a] -> hidden -> LeakyReLU -> 2048 -> ReLU (pooled CNN features >= 0)."""
 
-    def __init__(self, members: int, noise_dim: int, att_dim: int, hidden: int, feat_dim: int):
+    def __init__(self, members: int, noise_dim: int, att_dim: int, hidden: int, feat_dim: int,
+                 leak: float = LEAK):
         super().__init__()
+        self.leak = leak
         self.fc1 = StackedLinear(members, noise_dim + att_dim, hidden)
         self.fc2 = StackedLinear(members, hidden, feat_dim)
 
     def forward(self, z: Tensor, a: Tensor) -> Tensor:
-        h = nn.functional.leaky_relu(self.fc1(torch.cat([z, a], dim=-1)), LEAK)
+        h = nn.functional.leaky_relu(self.fc1(torch.cat([z, a], dim=-1)), self.leak)
         return torch.relu(self.fc2(h))
 
 
 class Critic(nn.Module):
     """D(x, a) -> score; no sigmoid (WGAN)."""
 
-    def __init__(self, members: int, feat_dim: int, att_dim: int, hidden: int):
+    def __init__(self, members: int, feat_dim: int, att_dim: int, hidden: int,
+                 leak: float = LEAK):
         super().__init__()
+        self.leak = leak
         self.fc1 = JointLinear(members, feat_dim, att_dim, hidden)
         self.fc2 = StackedLinear(members, hidden, 1)
 
     def forward(self, x: Tensor, a: Tensor) -> Tensor:
-        h = nn.functional.leaky_relu(self.fc1(x, a), LEAK)
+        h = nn.functional.leaky_relu(self.fc1(x, a), self.leak)
         return self.fc2(h).squeeze(-1)
 
     def input_gradient(self, x: Tensor, a: Tensor) -> Tensor:
         """∇ₓ D(x, a), ``[M, B, feat]``, in closed form and differentiable w.r.t. D's weights.
 
-        D has one hidden layer, so ∇ₓD = W₁ₓ (w₂ ∘ σ'(W₁[x; a] + b₁)) where σ' ∈ {1, 0.2} is
+        D has one hidden layer, so ∇ₓD = W₁ₓ (w₂ ∘ σ'(W₁[x; a] + b₁)) where σ' ∈ {1, leak} is
         piecewise constant: its own derivative is zero almost everywhere. This is what autograd's
         double backward returns, at about half the work: that path also runs an all-zero
         second-order pass through the pre-activation, a full matmul at the critic's widest layer.
         """
         with torch.no_grad():  # only the sign of the pre-activation is used
             pre = self.fc1(x, a)
-        slope = torch.where(pre > 0, 1.0, LEAK)  # == leaky_relu_backward's choice at pre == 0
+        slope = torch.where(pre > 0, 1.0, self.leak)  # == leaky_relu_backward's choice at pre == 0
         grad_hidden = slope * self.fc2.weight.transpose(1, 2)  # [M, B, H] * [M, 1, H]
         # Computed transposed, W₁ₓ @ grad_hiddenᵀ, so that W₁ₓ's gradient comes out in W₁ₓ's own
         # layout and accumulates without a transposing copy.
@@ -103,24 +111,27 @@ class Critic(nn.Module):
 class Encoder(nn.Module):
     """E(x) -> h: one linear layer + LeakyReLU (paper §4); refines real and synthetic features."""
 
-    def __init__(self, members: int, feat_dim: int, enc_dim: int):
+    def __init__(self, members: int, feat_dim: int, enc_dim: int, leak: float = LEAK):
         super().__init__()
+        self.leak = leak
         self.fc = StackedLinear(members, feat_dim, enc_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        return nn.functional.leaky_relu(self.fc(x), LEAK)
+        return nn.functional.leaky_relu(self.fc(x), self.leak)
 
 
 class Regressor(nn.Module):
     """R(h) -> a~: maps refined features into the semantic space for SML (paper eq. 3)."""
 
-    def __init__(self, members: int, enc_dim: int, hidden: int, att_dim: int):
+    def __init__(self, members: int, enc_dim: int, hidden: int, att_dim: int,
+                 leak: float = LEAK):
         super().__init__()
+        self.leak = leak
         self.fc1 = StackedLinear(members, enc_dim, hidden)
         self.fc2 = StackedLinear(members, hidden, att_dim)
 
     def forward(self, h: Tensor) -> Tensor:
-        return self.fc2(nn.functional.leaky_relu(self.fc1(h), LEAK))
+        return self.fc2(nn.functional.leaky_relu(self.fc1(h), self.leak))
 
 
 class Relation(nn.Module):
@@ -137,12 +148,13 @@ class Relation(nn.Module):
         return self.fc(h_i * h_j).squeeze(-1)
 
 
-def reset_all(modules: list[nn.Module], generators: list[torch.Generator]) -> None:
+def reset_all(modules: list[nn.Module], generators: list[torch.Generator],
+              std: float = INIT_STD) -> None:
     """Initialise every stacked layer, in module order, from the per-member generators."""
     for module in modules:
         for layer in module.modules():
             if isinstance(layer, StackedLinear):
-                layer.reset(generators)
+                layer.reset(generators, std)
 
 
 def adam(params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:

@@ -54,6 +54,23 @@ def member_randn(gens: list[torch.Generator], *shape: int) -> Tensor:
     return torch.stack([torch.randn(shape, generator=g, device=g.device) for g in gens])
 
 
+def check_episodes(labels: Tensor, n_way: int, k_shot: int, with_replacement: bool) -> None:
+    """Refuse an episode shape the seen training labels cannot fill, with a one-line
+    :class:`ConfigError`; ``bench`` calls it when planning, before any run is recorded."""
+    classes, counts = labels.unique(return_counts=True)
+    if n_way > len(classes):
+        raise ConfigError(
+            f"config key 'n_way': expected <= {len(classes)} seen classes, found {n_way}; "
+            f"fix: --set n_way={len(classes)} or fewer"
+        )
+    if not with_replacement and int(counts.min()) < k_shot:
+        raise ConfigError(
+            f"config key 'k_shot': {k_shot} exceeds the smallest seen class "
+            f"({int(counts.min())} images) while sample_with_replacement=false; "
+            f"lower k_shot or set sample_with_replacement=true"
+        )
+
+
 class EpisodeSampler:
     """Draws episodes of N classes (without replacement) x K images of each.
 
@@ -63,17 +80,8 @@ class EpisodeSampler:
     """
 
     def __init__(self, labels: Tensor, n_way: int, k_shot: int, with_replacement: bool):
+        check_episodes(labels, n_way, k_shot, with_replacement)
         classes, counts = labels.unique(return_counts=True)
-        if n_way > len(classes):
-            raise ConfigError(
-                f"config key 'n_way': expected <= {len(classes)} seen classes, found {n_way}"
-            )
-        if not with_replacement and int(counts.min()) < k_shot:
-            raise ConfigError(
-                f"config key 'k_shot': {k_shot} exceeds the smallest seen class "
-                f"({int(counts.min())} images) while sample_with_replacement=false; "
-                f"lower k_shot or set sample_with_replacement=true"
-            )
         self.n_way, self.k_shot = n_way, k_shot
         self.counts = counts
         self.starts = torch.cumsum(counts, 0) - counts

@@ -254,7 +254,7 @@ def real_classes(real_meta: str | Path, dataset: str) -> tuple[np.ndarray, np.nd
         is_unseen = np.array([name in test for name in names])
     else:
         # FLO ships no class lists and its real unseen set cannot be derived without its labels
-        # (SOURCES.md), so a fixed draw of the real count stands in for it, the same for every seed.
+        # (docs/data.md), so a fixed draw of the real count stands in for it, equal for every seed.
         draw = np.random.default_rng(FLO_SPLIT_SEED)
         is_unseen = np.zeros(n_classes, bool)
         is_unseen[draw.choice(n_classes, LAYOUT[dataset].n_unseen, replace=False)] = True

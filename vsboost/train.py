@@ -43,7 +43,6 @@ from vsboost.sampler import (
     streams,
 )
 
-BETA2 = 0.999  # lineage: Adam betas (0.5, 0.999)
 # 2: one generator per random stream. A checkpoint of another format came from an older trainer
 # whose draws this one cannot continue.
 CHECKPOINT_FORMAT = 2
@@ -191,19 +190,22 @@ class VSBoost:
         att_dim, feat_dim = data.att_dim, data.feature_dim
         self.noise_dim = cfg.noise_dim or att_dim
 
-        self.G = Generator(self.members, self.noise_dim, att_dim, cfg.hidden, feat_dim).to(dev)
-        self.D = Critic(self.members, feat_dim, att_dim, cfg.hidden).to(dev)
+        leak = cfg.leak
+        self.G = Generator(self.members, self.noise_dim, att_dim, cfg.hidden, feat_dim,
+                           leak).to(dev)
+        self.D = Critic(self.members, feat_dim, att_dim, cfg.hidden, leak).to(dev)
         self.nets = {"G": self.G, "D": self.D}
         if cfg.uses_encoder:
-            self.nets["E"] = Encoder(self.members, feat_dim, cfg.enc_dim).to(dev)
+            self.nets["E"] = Encoder(self.members, feat_dim, cfg.enc_dim, leak).to(dev)
         if cfg.sml:
-            self.nets["R"] = Regressor(self.members, cfg.enc_dim, cfg.hidden, att_dim).to(dev)
+            self.nets["R"] = Regressor(self.members, cfg.enc_dim, cfg.hidden, att_dim,
+                                       leak).to(dev)
         if cfg.rml:
             self.nets["F"] = Relation(self.members, cfg.enc_dim).to(dev)
-        reset_all(list(self.nets.values()), self.rng["init"])
+        reset_all(list(self.nets.values()), self.rng["init"], cfg.init_std)
         self.E, self.R, self.Fr = (self.nets.get(k) for k in "ERF")
 
-        betas = (cfg.beta1, BETA2)
+        betas = (cfg.beta1, cfg.beta2)
         self.opts = {"G": adam(self.G.parameters(), cfg.lr_gan, betas),
                      "D": adam(self.D.parameters(), cfg.lr_gan, betas)}
         metric_params = [p for k in "ERF" if k in self.nets for p in self.nets[k].parameters()]
