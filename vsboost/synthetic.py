@@ -264,9 +264,9 @@ def real_classes(real_meta: str | Path, dataset: str) -> tuple[np.ndarray, np.nd
 def reference(root: str | Path, dataset: str) -> dict[str, float]:
     """GZSL U, S, H of a closed-form reference: ridge regression from class embedding to
     class-mean feature, fit on the seen classes, then the nearest predicted centre among all S+U
-    classes (CZSL ``acc``: among the unseen classes only). No training loop, seconds: the level a good generator should approach on the same
-    files. Per-class mean accuracy, H = 2SU/(S+U) (docs/protocols.md); also calibrates
-    :class:`Knobs`.
+    classes (CZSL ``acc``: among the unseen classes only). No training loop, seconds: the level
+    a good generator should approach on the same files. Per-class mean accuracy,
+    H = 2SU/(S+U) (docs/protocols.md); also calibrates :class:`Knobs`.
     """
     data = load(root, dataset)
     x, y = data.train_x.double().numpy(), data.train_y.numpy()
