@@ -124,6 +124,37 @@ def test_rml_targets_are_the_cosine_of_the_class_embeddings(apy, monkeypatch, ro
     assert {(0, 0), (0, 1)} <= seen_negatives | {(b, a) for a, b in seen_negatives}
 
 
+@pytest.mark.parametrize("row", ["rml", "full"])
+def test_one_way_episodes_take_rml_negatives_from_real_images_of_other_classes(apy, monkeypatch,
+                                                                              row):
+    # FLO's paper profile trains 1-way episodes: the batch holds one class, so the negative of
+    # each item is a real trainval image of another class, refined by E (docs/method.md).
+    att, cos = grouped_embeddings(apy.n_classes, apy.att_dim)
+    model = model_for(dataclasses.replace(apy, att=att), row, n_way=1)
+    spy = spy_on(monkeypatch, "relational_metric_loss")
+    drawn = []
+    real_outside = model.sampler.outside
+    monkeypatch.setattr(model.sampler, "outside",
+                        lambda gen, labels: drawn.append(real_outside(gen, labels)) or drawn[-1])
+    y = apy.seen[:1].repeat(8)[None]  # one class, as a 1-way episode holds
+    h = torch.rand(1, y.shape[1], model.cfg.enc_dim)
+    pairs = set()
+    for _ in range(5):
+        model.metric_losses(h, y)
+        (idx,) = drawn[-1:]
+        call = spy.calls[-1]
+        y_neg = model.data.train_y[idx]
+        assert (y_neg != y[0]).all()
+        refined = model.E(model.data.train_x[idx][None])[0]
+        torch.testing.assert_close(argument(call, 3, "h_neg")[0], refined)
+        t_neg = argument(call, 5, "target_neg")[0]
+        for i in range(y.shape[1]):
+            a, b = int(y[0, i]) % 3, int(y_neg[i]) % 3
+            assert float(t_neg[i]) == pytest.approx(cos[a, b], abs=1e-5), (a, b)
+            pairs.add(b)
+    assert len(drawn) == 5 and len(pairs) > 1  # negatives of several groups were drawn
+
+
 # ===== SML targets (eq. 3): the true class's row of the candidate table =====
 
 @pytest.mark.parametrize("row", ["sml", "full"])

@@ -262,6 +262,11 @@ SMOKE: dict[str, tuple[Any, str]] = {
 REGRESS: dict[str, tuple[Any, str]] = {
     "dtype": ("float64", "choice: regress; machine noise below 1e-6 points (docs/regression.md)"),
 }
+# FLO's paper episodes are 1-way (RML negatives drawn from outside the batch); smoke trains it
+# 8-way, so the regress profile takes the paper's path there.
+REGRESS_PER_DATASET: dict[str, dict[str, tuple[Any, str]]] = {
+    "FLO": {"n_way": (1, "paper §4: FLO's 1-way episodes, the paper profile's own path")},
+}
 
 # Per dataset, the smoke profile keeps the ratios of the real problem that the reduced synthetic
 # scale would distort (docs/synthetic.md, "Demo balance"): generated unseen features against real
@@ -322,7 +327,7 @@ def defaults(dataset: str, profile: str = "paper") -> dict[str, tuple[Any, str]]
     if profile in ("smoke", "regress"):
         table.update({**SMOKE, **SMOKE_PER_DATASET.get(dataset, {})})
     if profile == "regress":
-        table.update(REGRESS)
+        table.update({**REGRESS, **REGRESS_PER_DATASET.get(dataset, {})})
     return table
 
 
