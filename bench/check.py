@@ -240,14 +240,14 @@ def compare_baseline(records: list[dict], baseline: list[dict], tolerance: float
     pairs = sorted(_pairs(records) & _pairs(baseline), key=_pair_order)
     for ds, row in pairs:
         base = _setting(baseline, ds, row, n_base)
-        for other, what in ((records, "these runs"),
-                            *((m, "a machine-noise rerun") for m in machines or [])):
+        for other, what in ((records, "these runs have"),
+                            *((m, "a machine-noise rerun has") for m in machines or [])):
             if (ds, row) in _pairs(other) and _setting(other, ds, row, n_base) != base:
                 ours = _setting(other, ds, row, n_base)
                 i = 1 if ours[1] != base[1] else 0
                 field = "data fingerprint" if i else "config hash"
                 raise CheckRefused(
-                    f"{ds} {row}: the baseline has {field} {base[i][:12]} but {what} have "
+                    f"{ds} {row}: the baseline has {field} {base[i][:12]} but {what} "
                     f"{ours[i][:12]}: a baseline must be trained on the same data with the same "
                     "settings; fix: after an intended change, regenerate the baseline "
                     "(`nox -s noise`) and commit it; else compare folders made on the same files")

@@ -237,3 +237,83 @@ def test_baseline_watches_the_training_losses_of_the_rows_that_have_them(tmp_pat
     assert watched == {("plain", "loss_d"), ("full", "loss_d"), ("full", "loss_metric")}
     (moved,) = [c for c in check.failing(check.compare_baseline(ours, base, two_sided=True))]
     assert (moved.ours.row, moved.ours.metric, moved.verdict) == ("full", "loss_metric", "ABOVE")
+
+
+# ===== baseline with machine noise: unchanged, moved within seed noise, regressed =====
+
+def _shifted(records, points, metric="H", protocol="paper"):
+    """Copies of ``records`` with one metric moved by ``points``."""
+    out = []
+    for r in records:
+        metrics = json.loads(json.dumps(r["metrics"]))
+        metrics[protocol][metric] += points / 100
+        out.append(dict(r, metrics=metrics))
+    return out
+
+
+def _baseline_with_machines(tmp_path, machine_noise):
+    spread = [-2.0, 2.0, -1.0, 1.0, 0.0, 0.0]  # six baseline seeds: σ = √2 points
+    base = [r for i, d in enumerate(spread)
+            for r in as_paper(synthetic=True, profile="smoke", seeds=6, shift=d)
+            if r["key"]["seed_index"] == i]
+    machines = tmp_path / "machines"
+    for j, noise in enumerate(machine_noise):  # two reruns of seeds 0 and 1 on other machines
+        write(machines / f"m{j}", _shifted([r for r in base if r["key"]["seed_index"] < 2],
+                                           noise))
+    write(tmp_path / "base", base)
+    return base, machines
+
+
+def _h_paper(comps):
+    (comp,) = [c for c in comps if (c.ours.metric, c.ours.protocol) == ("H", "paper")]
+    return comp
+
+
+def test_machine_band_comes_from_the_reruns_and_an_unchanged_rerun_passes(tmp_path):
+    base, machines = _baseline_with_machines(tmp_path, [0.0, 0.0])
+    ours = write(tmp_path / "ours", [r for r in base if r["key"]["seed_index"] < 2])
+    passed, text = check.run(ours, baseline_dir=tmp_path / "base", machines_dir=machines,
+                             two_sided=True)
+    assert passed, text
+    assert "MDC (90%)" in text and "seed band" in text and "2 simulated machines" in text
+    comp = _h_paper(check.compare_baseline(store.load_records(ours), base, two_sided=True,
+                                           machines=[store.load_records(machines / "m0")]))
+    assert comp.tolerance == check.MIN_TOLERANCE  # no machine noise: the display's resolution
+
+
+def test_machine_band_widens_with_the_measured_machine_noise(tmp_path):
+    base, machines = _baseline_with_machines(tmp_path, [0.5, -0.5])
+    ours = [r for r in base if r["key"]["seed_index"] < 2]
+    runs = [store.load_records(machines / m) for m in ("m0", "m1")]
+    comp = _h_paper(check.compare_baseline(ours, base, two_sided=True, machines=runs))
+    # four paired differences of ±0.5: σ_m = 0.5, n = 2
+    assert comp.tolerance == pytest.approx(check._t(4) * 0.5 / 2**0.5)
+    assert comp.detectable == pytest.approx(comp.tolerance + check.POWER_Z * 0.5 / 2**0.5)
+
+
+@pytest.mark.parametrize(("points", "verdict", "says"), [
+    (0.5, "MOVED (within seed noise)", "moved beyond machine noise, within seed noise"),
+    (-20.0, "BELOW", "beyond seed noise (regressed or improved)"),
+])
+def test_a_move_beyond_machine_noise_fails_and_says_whether_seed_noise_explains_it(
+        tmp_path, points, verdict, says):
+    base, machines = _baseline_with_machines(tmp_path, [0.0, 0.0])
+    ours = write(tmp_path / "ours", _shifted([r for r in base if r["key"]["seed_index"] < 2],
+                                             points))
+    runs = [store.load_records(machines / m) for m in ("m0", "m1")]
+    comp = _h_paper(check.compare_baseline(store.load_records(ours), base, two_sided=True,
+                                           machines=runs))
+    assert comp.verdict == verdict
+    passed, text = check.run(ours, baseline_dir=tmp_path / "base", machines_dir=machines,
+                             two_sided=True)
+    assert not passed and says in text
+
+
+def test_machine_reruns_of_other_settings_are_refused(tmp_path):
+    base, machines = _baseline_with_machines(tmp_path, [0.0])
+    other = tmp_path / "other-machines"
+    write(other / "m0", as_paper(synthetic=True, profile="smoke", seeds=2,
+                                  config_hash="c" * 12))
+    with pytest.raises(check.CheckRefused, match="machine-noise rerun has cccccccccccc"):
+        check.run(write(tmp_path / "ours", base[:2]), baseline_dir=tmp_path / "base",
+                  machines_dir=other)
