@@ -1,8 +1,9 @@
 """One table cell: which runs it averages, and the mean ± std (n) it shows or why it shows none.
 
 Pure functions of run records (``bench.store``'s ``record.json`` dicts). The honesty rules live
-here: a cell averages the runs of one setting only (per (dataset, row) the majority (config hash,
-data fingerprint) group; the rest are left out with a note); real and synthetic records never
+here: a cell averages the runs of one setting only (per dataset the data version of its most
+recently finished run, per (dataset, row) the majority config hash; the rest are left out with a
+note); real and synthetic records never
 meet in one report; a cell without all its seeds finished says how many are done, or that runs
 failed or diverged. ``docs/protocols.md`` explains the two selection protocols.
 """
@@ -147,37 +148,55 @@ def expected_seeds(records: Iterable[dict]) -> int:
     return 1 + max((r["key"]["seed_index"] for r in records), default=0)
 
 
+def data_version(records: list[dict], dataset: str) -> str | None:
+    """The one data version (fingerprint) a report shows for ``dataset``: that of its most recently
+    finished run. So a report follows the files the runs were last made on, every row of a
+    dataset uses the same data, and the choice never depends on hash order."""
+    runs = [r for r in records if r["key"]["dataset"] == dataset]
+    if not runs:
+        return None
+    newest = max(runs, key=lambda r: ((r.get("provenance") or {}).get("finished") or "",
+                                      r["run_id"]))
+    return newest["key"]["data_fingerprint"]
+
+
+def data_version_notes(records: list[dict], dataset: str) -> list[str]:
+    """One line per data version of ``dataset`` left out by :func:`data_version`."""
+    keep = data_version(records, dataset)
+    other = Counter(r["key"]["data_fingerprint"] for r in records
+                    if r["key"]["dataset"] == dataset and r["key"]["data_fingerprint"] != keep)
+    return [f"{dataset}: {n} run(s) on data fingerprint {fp[:8]} left out; this report uses "
+            f"{keep[:8]}, the data of the most recently finished {dataset} run"
+            for fp, n in sorted(other.items())]
+
+
 def select(records: list[dict], dataset: str, row: str,
            expected: int) -> tuple[list[dict], list[str]]:
-    """The runs one cell averages, and a note per group left out.
+    """The runs one cell averages, and a note per group left out for another config hash.
 
-    Runs are grouped by (config hash, data fingerprint); the largest group is kept (ties: the one
-    with more finished runs, then the smaller hash, so the choice is stable).
+    Only runs on the dataset's :func:`data_version` count (the other versions are noted once per
+    dataset by :func:`data_version_notes`). Among them, runs are grouped by config hash; the
+    largest group is kept (ties: the one with more finished runs, then the newest).
     """
+    version = data_version(records, dataset)
     runs = [r for r in records if r["key"]["dataset"] == dataset and r["key"]["row"] == row
-            and r["key"]["seed_index"] < expected]
-    groups: dict[tuple[str, str], list[dict]] = {}
+            and r["key"]["seed_index"] < expected and r["key"]["data_fingerprint"] == version]
+    groups: dict[str, list[dict]] = {}
     for r in runs:
-        groups.setdefault((r["key"]["config_hash"], r["key"]["data_fingerprint"]), []).append(r)
+        groups.setdefault(r["key"]["config_hash"], []).append(r)
     if not groups:
         return [], []
 
     def rank(item):
-        (chash, fp), members = item
+        chash, members = item
         finished = sum(m["status"] != "failed" for m in members)
-        return (-len(members), -finished, chash, fp)
+        newest = max((m.get("provenance") or {}).get("finished") or "" for m in members)
+        return (len(members), finished, newest, chash)
 
-    ordered = sorted(groups.items(), key=rank)
-    (keep_hash, keep_fp), kept = ordered[0]
-    notes = []
-    for (chash, fp), members in ordered[1:]:
-        why = []
-        if chash != keep_hash:
-            why.append(f"config hash {chash} ≠ {keep_hash}")
-        if fp != keep_fp:
-            why.append(f"data fingerprint {fp[:8]} ≠ {keep_fp[:8]}")
-        notes.append(f"{dataset} {row}: {len(members)} run(s) left out, {' and '.join(why)} "
-                     "(the majority's)")
+    ordered = sorted(groups.items(), key=rank, reverse=True)
+    keep_hash, kept = ordered[0]
+    notes = [f"{dataset} {row}: {len(members)} run(s) left out, config hash {chash} ≠ "
+             f"{keep_hash} (the majority's)" for chash, members in ordered[1:]]
     return sorted(kept, key=lambda r: r["key"]["seed_index"]), notes
 
 

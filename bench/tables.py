@@ -20,6 +20,7 @@ from bench.cells import (
     PROTOCOLS,
     Cell,
     cell,
+    data_version_notes,
     deviation_text,
     expected_seeds,
     kind,
@@ -314,13 +315,9 @@ def _fmt(v) -> str:
 
 
 def _notes(records: list[dict], pairs: list[tuple[str, str]], expected: int) -> list[str]:
-    notes = [n for ds, row in pairs for n in select(records, ds, row, expected)[1]]
-    for ds in present(records, "dataset", DATASETS):
-        fps = {r["key"]["data_fingerprint"] for r in records if r["key"]["dataset"] == ds}
-        if len(fps) > 1:
-            notes.append(f"{ds}: runs on {len(fps)} different data versions; each cell keeps "
-                         "its majority, so rows may not be paired")
-    return notes
+    notes = [n for ds in present(records, "dataset", DATASETS)
+             for n in data_version_notes(records, ds)]
+    return notes + [n for ds, row in pairs for n in select(records, ds, row, expected)[1]]
 
 
 def reference_frame(records: list[dict], references: list[dict]) -> pd.DataFrame:

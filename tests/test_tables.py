@@ -86,15 +86,31 @@ def test_cell_reports_failed_and_diverged_runs():
         "— 1/3 seeds done, failed (1)"
 
 
-def test_runs_with_another_config_hash_or_data_are_left_out_and_named():
+def test_runs_with_another_config_hash_are_left_out_and_named():
     recs = [record(seed_index=i, H=0.6) for i in range(3)]
     recs.append(record(seed_index=0, H=0.1, config_hash="bbbbbbbbbbbb"))
-    recs.append(record(seed_index=1, H=0.1, fingerprint="e" * 16))
     c = cell(recs, "CUB", "full", "H", "paper", expected=3)
     assert c.values == [60.0, 60.0, 60.0]
-    notes = " ".join(c.left_out)
-    assert "config hash bbbbbbbbbbbb ≠ aaaaaaaaaaaa" in notes
-    assert "data fingerprint eeeeeeee ≠ ffffffff" in notes
+    assert "config hash bbbbbbbbbbbb ≠ aaaaaaaaaaaa" in " ".join(c.left_out)
+
+
+def finished_at(rec: dict, when: str) -> dict:
+    rec["provenance"]["finished"] = when
+    return rec
+
+
+def test_a_report_shows_one_data_version_per_dataset_that_of_its_newest_run(tmp_path):
+    # The old version has more runs and the smaller fingerprint: neither decides.
+    old = [finished_at(record(row=row, seed_index=i, H=0.6, fingerprint="0" * 16),
+                       "2026-01-01T00:00:00+00:00") for row in ("plain", "full") for i in range(3)]
+    new = [finished_at(record(row=row, seed_index=0, H=0.3, fingerprint="e" * 16),
+                       f"2026-02-0{d}T00:00:00+00:00") for d, row in ((1, "plain"), (2, "full"))]
+    recs = old + new
+    for row in ("plain", "full"):  # every row on the same data: rows stay paired
+        assert cell(recs, "CUB", row, "H", "paper", expected=1).values == [30.0]
+    text = tables.render(4, recs, "x")
+    notes = [line for line in text.splitlines() if "data fingerprint 00000000 left out" in line]
+    assert len(notes) == 1 and "6 run(s)" in notes[0] and "eeeeeeee" in notes[0]
 
 
 def test_protocols_are_separate_tables_never_one_cell():
