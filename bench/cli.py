@@ -10,7 +10,8 @@ Exit codes, the same for every command:
   unwritable folder, a refused comparison): one line ``error: ...`` on stderr and no traceback;
   ``--debug`` shows it.
 
-Every error meant for people is a :class:`vsboost.errors.UserError` (or a click usage error);
+Every error meant for people is a :class:`vsboost.errors.UserError` (or a click usage error, or
+an OS error a person fixes: disk full, read-only folder, name too long);
 :meth:`BenchGroup.invoke` is the one place that turns them into that line. Default locations
 (data, lock, results, reports) come from :mod:`vsboost.settings`.
 
@@ -20,6 +21,7 @@ Every error meant for people is a :class:`vsboost.errors.UserError` (or a click 
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -100,10 +102,15 @@ class BenchGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (UserError, click.UsageError) as exc:
+        except (UserError, click.UsageError, OSError) as exc:
             if ctx.meta.get(DEBUG) or isinstance(exc, _HELP_ERRORS):
                 raise
-            if isinstance(exc, click.UsageError):
+            if isinstance(exc, OSError):
+                if exc.errno not in _FOLDER_ERRNOS:
+                    raise  # anything else is a bug and keeps its traceback
+                message = (f"{exc.filename}: {exc.strerror}; fix: free space, make the folder "
+                           "writable or pass a shorter or other location")
+            elif isinstance(exc, click.UsageError):
                 where = exc.ctx.command_path if exc.ctx is not None else "bench"
                 message = f"{exc.format_message()} (see `{where} --help`)"
             else:
@@ -111,6 +118,10 @@ class BenchGroup(click.Group):
             click.echo(f"error: {' '.join(message.split())}", err=True)
             ctx.exit(2)
 
+
+# The OS errors a person fixes (a full disk, a read-only folder, a name too long), not bugs.
+_FOLDER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                            errno.ENAMETOOLONG})
 
 # click >= 8.2 raises this usage error to show a group's help when it is called bare.
 _HELP_ERRORS = tuple(getattr(click.exceptions, n) for n in ("NoArgsIsHelpError",)
@@ -148,7 +159,11 @@ def run(dataset, row, seed_index, **kw) -> None:
     cells = _execute(plan, launcher="local", jobs=1)
     record = store.read_record(plan.folder / cells[0].run_id)
     click.echo(f"{cells[0].run_id}: {cells[0].status}{_headline(record)}")
-    click.echo(f"record: {plan.folder / cells[0].run_id / store.RECORD}")
+    if record is not None:
+        click.echo(f"record: {plan.folder / cells[0].run_id / store.RECORD}")
+    elif cells[0].status == "running":
+        click.echo(f"{cells[0].run_id}: another process is training it; its record will be "
+                   f"{plan.folder / cells[0].run_id / store.RECORD}", err=True)
     sys.exit(0 if cells[0].status in store.FINISHED else 1)
 
 

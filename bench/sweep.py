@@ -132,7 +132,7 @@ def data_provenance(root: Path, dataset: str, files: dict[str, str], synthetic: 
         if f["status"] == "mismatch":
             raise datasets.DatasetError(
                 f"{Path(root) / rel}: sha256 {f['sha256']} but datasets.lock pins {f['pinned']}, "
-                f"so this is not the paper's file; fix: `bench data fetch {dataset}` to restore "
+                f"so this is not the paper's file; fix: `bench data fetch -d {dataset}` to restore "
                 "it, or pass --data-label NAME to run your own features as custom data (never "
                 "compared with the paper)")
     return {"kind": "real", "label": None, "files": statuses}

@@ -64,3 +64,237 @@ def test_a_genuine_checkpoint_loads_with_pickle_disabled_and_resumes(apy, tmp_pa
         train(apy, cfg, [0], checkpoint=ckpt, progress=stop_after_one)
     torch.load(ckpt, weights_only=True)  # what the trainer does: raises if it needed pickle
     assert train(apy, cfg, [0], checkpoint=ckpt)[0].metrics == whole.metrics
+
+
+# ===== findings 2, 6, 7, 8, 10: results folders from elsewhere =====
+
+TINY = ["gan_epochs=1", "steps_per_epoch=2", "hidden=32", "enc_dim=32", "syn_num=10",
+        "cls_epochs=1", "n_way=2", "k_shot=8"]
+
+
+def bench(*args):
+    from click.testing import CliRunner
+
+    from bench.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_error_line(result) -> str:
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def run_args(data_root, results, *extra):
+    sets = [x for kv in TINY for x in ("--set", kv)]
+    return ["run", "-d", "APY", "-r", "plain", "--profile", "smoke", *sets,
+            "--data-root", data_root, "--results", results, "--name", "demo", *extra]
+
+
+@pytest.fixture(scope="module")
+def sweep_folder(data_root, tmp_path_factory):
+    """One genuine run's folder, copied fresh into each test that tampers with it."""
+    results = tmp_path_factory.mktemp("results")
+    done = bench(*run_args(data_root, results))
+    assert done.exit_code == 0, done.output
+    return results / "demo"
+
+
+@pytest.fixture
+def folder(sweep_folder, tmp_path):
+    import shutil
+
+    copy = tmp_path / "results" / "demo"
+    shutil.copytree(sweep_folder, copy, symlinks=True)
+    return copy
+
+
+def tamper(folder, change):
+    import json
+
+    from bench import store
+
+    (run,) = store.run_dirs(folder)
+    record = json.loads((run / store.RECORD).read_text())
+    change(record)
+    (run / store.RECORD).write_text(json.dumps(record))
+    return run
+
+
+def _set(path, value):
+    def change(record):
+        *parents, last = path.split(".")
+        node = record
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    return change
+
+
+@pytest.mark.parametrize(("path", "value", "field"), [
+    ("key.seed_index", 10**9, "key.seed_index"),  # finding 2: a report the size of memory
+    ("key.seed_index", "0", "key.seed_index"),
+    ("key.dataset", "../../x", "key.dataset"),  # went into report file names
+    ("run_id", "../../../outside/x", "run_id"),  # was used as a path
+    ("metrics.paper.H", 1e308, "metrics.paper.H"),  # showed as inf, passed check --baseline
+    ("metrics.paper.U", 7.5, "metrics.paper.U"),  # showed as 750.0
+    ("metrics.last.S", None, "metrics.last.S"),
+    ("history", {}, "history"),
+    ("status", "ok", "status"),
+    ("synthetic", "yes", "synthetic"),
+])
+def test_a_record_breaking_the_schema_stops_report_and_check_with_one_line(folder, tmp_path,
+                                                                           path, value, field):
+    tamper(folder, _set(path, value))
+    out = tmp_path / "out"
+    line = one_error_line(bench("report", "--results", folder.parent, "--name", "demo",
+                                "--out", out))
+    assert "record.json" in line and f"field '{field}'" in line and "fix:" in line
+    assert not out.exists()
+    line = one_error_line(bench("check", "--results", folder.parent, "--name", "demo"))
+    assert f"field '{field}'" in line
+
+
+def test_a_copied_run_folder_is_refused_instead_of_counted_twice(folder, tmp_path):
+    import shutil
+
+    from bench import store
+
+    (run,) = store.run_dirs(folder)
+    shutil.copytree(run, folder / (run.name + "-copy"))
+    line = one_error_line(bench("report", "--results", folder.parent, "--name", "demo",
+                                "--out", tmp_path / "out"))
+    assert "-copy/record.json" in line and "field 'run_id'" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "symlink"])
+def test_a_record_json_that_is_not_a_regular_file_is_one_line_and_no_hang(folder, tmp_path,
+                                                                          kind):
+    import os
+
+    from bench import store
+
+    (run,) = store.run_dirs(folder)
+    (run / store.RECORD).unlink()
+    if kind == "folder":
+        (run / store.RECORD).mkdir()
+    elif kind == "fifo":
+        os.mkfifo(run / store.RECORD)
+    else:
+        (tmp_path / "elsewhere.json").write_text("{}")
+        (run / store.RECORD).symlink_to(tmp_path / "elsewhere.json")
+    line = one_error_line(bench("report", "--results", folder.parent, "--name", "demo",
+                                "--out", tmp_path / "out"))
+    assert "expected a regular file" in line
+
+
+def test_a_runs_csv_cell_that_looks_like_a_formula_is_neutralised(folder):
+    import csv
+
+    from bench import store
+
+    tamper(folder, _set("error", '=HYPERLINK("http://x","y")'))
+    with open(store.write_runs_csv(folder), newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["error"].startswith("'=")
+
+
+def test_log_txt_planted_as_a_symlink_is_not_followed(folder, tmp_path, data_root):
+    from bench import store
+
+    (run,) = store.run_dirs(folder)
+    (run / store.RECORD).unlink()  # so the run is retried and appends to its log
+    (run / store.LOG).unlink()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("")
+    (run / store.LOG).symlink_to(outside)
+    line = one_error_line(bench(*run_args(data_root, folder.parent)))
+    assert "log.txt: expected a regular log file, found a symlink" in line
+    assert outside.read_text() == ""
+
+
+def test_a_full_disk_after_training_is_one_line_and_keeps_the_checkpoint(data_root, tmp_path,
+                                                                         monkeypatch):
+    import errno
+
+    from bench import store
+
+    write = store.atomic_write
+
+    def full_after_training(path, data):
+        if path.name == store.RECORD:  # the disk fills up while the training runs
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return write(path, data)
+
+    with monkeypatch.context() as m:
+        m.setattr(store, "atomic_write", full_after_training)
+        line = one_error_line(bench(*run_args(data_root, tmp_path, "--set", "checkpoint_every=5")))
+    assert "No space left on device" in line and "checkpoint" in line
+    (ckpt,) = (tmp_path / "demo" / store.CKPT_DIR).glob("*.pt")
+    import torch
+
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1  # the whole training, kept
+    again = bench(*run_args(data_root, tmp_path))
+    assert again.exit_code == 0, again.output
+    assert not ckpt.exists()
+
+
+def test_a_read_only_report_folder_is_one_line(folder, tmp_path, monkeypatch):
+    import errno
+
+    from bench import reports
+
+    def read_only(path, data):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(reports, "atomic_write", read_only)
+    line = one_error_line(bench("report", "--results", folder.parent, "--name", "demo",
+                                "--out", tmp_path / "out"))
+    assert "Read-only file system" in line
+
+
+def test_a_300_character_name_is_one_line_and_nothing_written(data_root, tmp_path):
+    args = run_args(data_root, tmp_path)
+    args[args.index("demo")] = "n" * 300
+    line = one_error_line(bench(*args))
+    assert "--name" in line and "at most" in line
+    assert not any(tmp_path.iterdir())
+
+
+def test_an_infinite_override_is_refused_with_one_line(data_root, tmp_path):
+    line = one_error_line(bench(*run_args(data_root, tmp_path, "--set", "tau=inf")))
+    assert "'tau'" in line
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_second_run_of_a_run_in_training_names_no_record_that_does_not_exist(
+        sweep_folder, data_root, tmp_path):
+    from bench import store
+
+    results = tmp_path / "results"
+    (rid,) = [p.name for p in store.run_dirs(sweep_folder)]
+    lock = store.try_claim(results / "demo", rid)  # another process training it
+    try:
+        result = bench(*run_args(data_root, results))
+    finally:
+        lock.release()
+    assert "record: " not in result.output
+    assert "another process is training it" in result.output
+
+
+def test_every_fetch_hint_is_a_command_the_cli_accepts():
+    import re
+    from pathlib import Path
+
+    from bench.commands import data
+
+    fetch = data.commands["fetch"]
+    sources = [*Path("bench").glob("*.py"), *Path("vsboost").glob("*.py")]
+    hints = {m.group(1).replace("{dataset}", "APY").replace("{rel.split('/')[0]}", "APY")
+             for p in sources for m in re.finditer(r"`bench data fetch([^`]*)`", p.read_text())}
+    assert hints
+    for hint in hints:
+        fetch.make_context("fetch", hint.split())  # raises a usage error if it does not parse

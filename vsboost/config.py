@@ -11,6 +11,7 @@ refuses unknown keys, wrong types and out-of-range values with a one-line :class
 from __future__ import annotations
 
 import dataclasses
+import math
 import hashlib
 import json
 from dataclasses import dataclass
@@ -313,7 +314,10 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
                 if text.lower() in ("0", "false", "no", "off"):
                     return False
                 raise ValueError
-            return kind(text)
+            parsed = kind(text)
+            if kind is float and not math.isfinite(parsed):
+                raise ValueError  # inf/nan: JSON records would store it as null
+            return parsed
         except ValueError:
             pass
     elif kind is float and isinstance(value, int) and not isinstance(value, bool):

@@ -139,7 +139,9 @@ def _train(
                         entry["relation_same"], entry["relation_other"] = relation[m].tolist()
                     entry["wall_s"] = wall_before + time.perf_counter() - t0
                     history[m].append(entry)
-        due = cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0
+        # The last epoch too: a training whose records then cannot be written (disk full) is
+        # kept whole, and the rerun resumes past the loop.
+        due = cfg.checkpoint_every and ((epoch + 1) % cfg.checkpoint_every == 0 or last)
         if checkpoint is not None and due:
             _save(checkpoint, {
                 **model.state_dict(), "format": CHECKPOINT_FORMAT, "epoch": epoch + 1,
