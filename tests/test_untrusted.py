@@ -298,3 +298,139 @@ def test_every_fetch_hint_is_a_command_the_cli_accepts():
     assert hints
     for hint in hints:
         fetch.make_context("fetch", hint.split())  # raises a usage error if it does not parse
+
+
+# ===== findings 3, 4, 9: locks and archives from elsewhere =====
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+PINNED = b"pinned bytes"
+
+
+def _lock(tmp_path, **files):
+    """A lock of APY: a pinned att_splits.mat, an unpinned res101.mat, plus ``files``."""
+    import json
+
+    lock = {"schema": 1,
+            "archives": {"xlsa17.zip": {"url": "https://example.invalid/xlsa17.zip",
+                                        "size": None, "sha256": None, "provenance": "test"}},
+            "files": {"APY/att_splits.mat": {"archive": "xlsa17.zip", "required": True,
+                                             "size": len(PINNED), "sha256": _sha(PINNED)},
+                      "APY/res101.mat": {"archive": "xlsa17.zip", "required": True,
+                                         "size": None, "sha256": None},
+                      **files}}
+    path = tmp_path / "datasets.lock"
+    path.write_text(json.dumps(lock))
+    return path
+
+
+def _zip(path, members: dict[str, bytes]):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr("xlsa17/data/" + name, data)
+    return path
+
+
+def _fetch(tmp_path, lock, archive, root):
+    """`bench data fetch -d APY` with the archive already downloaded (no network)."""
+    import shutil
+
+    (tmp_path / "archives").mkdir(exist_ok=True)
+    shutil.copyfile(archive, tmp_path / "archives" / "xlsa17.zip")
+    return bench("data", "fetch", "-d", "APY", "--data-root", root, "--lock", lock,
+                 "--archives", tmp_path / "archives")
+
+
+@pytest.mark.parametrize("key", ["APY/../../escape.txt", "/etc/hostname", "APY/sub/x.mat",
+                                 "XYZ/res101.mat", "APY/..", "APY/.hidden"])
+def test_a_lock_key_outside_the_data_root_is_refused_before_any_use(tmp_path, key):
+    entry = {"archive": "xlsa17.zip", "required": True, "size": 3, "sha256": _sha(b"abc")}
+    lock = _lock(tmp_path, **{key: entry})
+    archive = _zip(tmp_path / "src.zip", {"APY/att_splits.mat": PINNED, "APY/res101.mat": b"x",
+                                          "APY/../../escape.txt": b"abc"})
+    root = tmp_path / "data" / "root"
+    line = one_error_line(_fetch(tmp_path, lock, archive, root))
+    assert "datasets.lock: files: expected keys <DATASET>/<file name>" in line
+    assert not (tmp_path / "data" / "escape.txt").exists() and not root.exists()
+    line = one_error_line(bench("data", "verify", "--data-root", root, "--lock", lock))
+    assert "expected keys" in line
+
+
+def test_a_zip_bomb_is_not_unpacked_and_leaves_nothing_in_the_data_root(tmp_path, monkeypatch):
+    from bench import datasets
+
+    monkeypatch.setattr(datasets, "MAX_MEMBER", 1 << 16)  # the bound of a file without a pin
+    lock = _lock(tmp_path)
+    archive = _zip(tmp_path / "src.zip", {"APY/att_splits.mat": bytes(10 << 20),  # pinned: 12 B
+                                          "APY/res101.mat": bytes(1 << 20)})  # unpinned: bound
+    assert archive.stat().st_size < 100_000
+    root = tmp_path / "data"
+    line = one_error_line(_fetch(tmp_path, lock, archive, root))
+    assert "att_splits.mat: unpacks to more than 12 bytes" in line
+    assert "res101.mat: unpacks to more than 65,536 bytes" in line
+    assert [p for p in root.rglob("*") if p.is_file()] == []  # nothing unverified, no staging
+
+
+def test_an_unpacked_file_that_contradicts_its_pin_is_not_moved_into_place(tmp_path):
+    lock = _lock(tmp_path)
+    archive = _zip(tmp_path / "src.zip", {"APY/att_splits.mat": b"tampered!!!!",
+                                          "APY/res101.mat": b"first use"})
+    root = tmp_path / "data"
+    line = one_error_line(_fetch(tmp_path, lock, archive, root))
+    assert "att_splits.mat: sha256" in line and "not moved into" in line
+    assert not (root / "APY" / "att_splits.mat").exists()
+    # The unpinned file is kept, as trust on first use, and `bench data verify` says so.
+    assert (root / "APY" / "res101.mat").read_bytes() == b"first use"
+    verify = bench("data", "verify", "-d", "APY", "--data-root", root, "--lock", lock)
+    assert "hash not pinned yet" in verify.output and "trust on first use" in verify.output
+
+
+def test_lock_refuses_to_pin_a_file_whose_size_contradicts_the_pinned_size(tmp_path):
+    entry = {"archive": "xlsa17.zip", "required": False, "size": 5, "sha256": None}
+    lock = _lock(tmp_path, **{"APY/testclasses.txt": entry})
+    root = tmp_path / "data"
+    (root / "APY").mkdir(parents=True)
+    (root / "APY" / "testclasses.txt").write_bytes(b"not five bytes")
+    before = lock.read_bytes()
+    line = one_error_line(bench("data", "lock", "-d", "APY", "--data-root", root, "--lock", lock,
+                                "--archives", tmp_path / "archives"))
+    assert "pins 5 bytes" in line
+    assert lock.read_bytes() == before
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("[]", "(top level)"),
+    ('{"schema": 1, "files": {}}', "archives"),
+    ('{"schema": 1, "archives": {}, "files": {"APY/res101.mat": {"archive": "other.zip"}}}',
+     "files.APY/res101.mat.archive"),
+    ('{"schema": 1, "archives": {"a.zip": {"url": "https://x/a.zip", "size": "12"}}, '
+     '"files": {}}', "archives.a.zip.size"),
+    ('{"schema": 1, "archives": {"a.zip": {"url": "https://x/a.zip", "sha256": 12}}, '
+     '"files": {}}', "archives.a.zip.sha256"),
+    ('{"schema": 1, "archives": {"a.zip": {"url": "http://x/a.zip"}}, "files": {}}',
+     "archives.a.zip.url"),
+    ('{"schema": 1, "archives": {}, "files": {}', "JSONDecodeError"),
+])
+def test_a_malformed_lock_is_one_line_naming_the_field(tmp_path, text, field):
+    lock = tmp_path / "datasets.lock"
+    lock.write_text(text)
+    line = one_error_line(bench("data", "verify", "--data-root", tmp_path / "d", "--lock", lock))
+    assert str(lock) in line and field in line and "fix:" in line
+
+
+def test_the_checked_in_lock_holds_its_own_schema_with_https_and_no_invented_archive_hash():
+    import json
+
+    from bench import datasets
+
+    lock = datasets.read_lock("datasets.lock")
+    for a in json.loads(open("datasets.lock").read())["archives"].values():
+        assert a["url"].startswith("https://")
+        assert a["sha256"] is None and "trust on first" in a["provenance"]
+    assert lock["files"]
