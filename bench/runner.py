@@ -97,7 +97,9 @@ def run_job(job: Job) -> dict[int, str]:
     t0 = time.perf_counter()
     try:
         # ===== data: the fingerprint must be the one the run ids were made with =====
-        data = load(job.data_root, job.dataset, normalize_sent=cfg.normalize_sent)
+        # The bytes must be those the sweep planned with, checked before they are parsed.
+        pins = {rel.split("/", 1)[1]: f["sha256"] for rel, f in job.data["files"].items()}
+        data = load(job.data_root, job.dataset, normalize_sent=cfg.normalize_sent, pins=pins)
         if data.fingerprint != job.fingerprint:
             raise store.BenchError(
                 f"{job.data_root}/{job.dataset}: data changed since the sweep was planned "

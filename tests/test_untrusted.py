@@ -3,6 +3,7 @@ trusted: each crafted input of issue 13 ends in one line naming the file, or is 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -434,3 +435,75 @@ def test_the_checked_in_lock_holds_its_own_schema_with_https_and_no_invented_arc
         assert a["url"].startswith("https://")
         assert a["sha256"] is None and "trust on first" in a["provenance"]
     assert lock["files"]
+
+
+# ===== finding 5: hostile data files =====
+
+def _tiny_root(tmp_path, **changes):
+    from tests.test_data import broken
+
+    return broken(tmp_path, **changes)
+
+
+def test_a_feature_finite_in_float64_but_not_in_float32_is_a_data_error(tmp_path):
+    from tests.test_data import tiny_files
+    from vsboost.data import DataError
+
+    features = tiny_files()["res101.mat"]["features"].astype(np.float64)
+    features[0, 0] = 1e39  # float32 tops out at 3.4e38: it would train as inf, "diverged"
+    root = _tiny_root(tmp_path, file="res101.mat", features=features)
+    with pytest.raises(DataError, match=r"res101\.mat: key 'features': expected finite"):
+        load(root, "APY")
+
+
+def test_an_att_finite_in_float64_but_not_in_float32_is_a_data_error(tmp_path):
+    from tests.test_data import tiny_files
+    from vsboost.data import DataError
+
+    att = tiny_files()["att_splits.mat"]["att"]
+    att[0, 0] = 1e300
+    root = _tiny_root(tmp_path, file="att_splits.mat", att=att)
+    with pytest.raises(DataError, match=r"att_splits\.mat: key 'att': expected finite"):
+        load(root, "APY")
+
+
+def test_a_variable_the_loader_does_not_need_is_never_read(tmp_path, monkeypatch):
+    import scipy.io
+
+    calls = []
+    real = scipy.io.loadmat
+    monkeypatch.setattr(scipy.io, "loadmat",
+                        lambda *a, **kw: calls.append(kw.get("variable_names")) or real(*a, **kw))
+    root = _tiny_root(tmp_path, file="att_splits.mat", train_loc=np.zeros((1000, 1000)))
+    load(root, "APY")
+    assert calls and all(names is not None and "train_loc" not in names for names in calls)
+
+
+def test_an_oversized_needed_array_is_refused_before_it_is_decompressed(tmp_path, monkeypatch):
+    from vsboost import data as vdata
+
+    root = _tiny_root(tmp_path, file="att_splits.mat")
+    monkeypatch.setattr(vdata, "MAX_ARRAY_BYTES", 1000)  # features: 2048 x 20 x 8 bytes
+    with pytest.raises(vdata.DataError, match=r"res101\.mat: key 'features': expected an array "
+                                              r"of at most 1,000 bytes, found 327,680"):
+        load(root, "APY")
+
+
+def test_a_file_is_hashed_and_compared_with_its_pin_before_it_is_parsed(tmp_path, monkeypatch):
+    import scipy.io
+
+    from vsboost.data import DataError
+
+    root = _tiny_root(tmp_path, file="att_splits.mat")
+    monkeypatch.setattr(scipy.io, "loadmat", lambda *a, **k: pytest.fail("parsed before hash"))
+    monkeypatch.setattr(scipy.io, "whosmat", lambda *a, **k: pytest.fail("parsed before hash"))
+    with pytest.raises(DataError, match=r"res101\.mat: sha256 .* was expected .*not parsed"):
+        load(root, "APY", pins={"res101.mat": "0" * 64})
+
+
+def test_a_real_sweep_refuses_a_file_that_contradicts_the_lock_before_parsing_it(tmp_path):
+    from tests.test_data import write_tiny
+
+    root = write_tiny(tmp_path / "data")
+    line = one_error_line(bench(*run_args(root, tmp_path / "results")))
+    assert "res101.mat: sha256" in line and "was expected" in line
