@@ -85,8 +85,7 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     fingerprints, provenance = {}, {}
     for ds in tqdm(datasets, desc="reading data", unit="dataset", leave=False,
                    disable=None):
-        data = load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent,
-                    pins=None if synthetic or data_label else _pins(ds))
+        data = load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent)
         fingerprints[ds] = data.fingerprint
         provenance[ds] = data_provenance(root, ds, data.files, data.synthetic, data_label)
         del data
@@ -137,15 +136,6 @@ def data_provenance(root: Path, dataset: str, files: dict[str, str], synthetic: 
                 "it, or pass --data-label NAME to run your own features as custom data (never "
                 "compared with the paper)")
     return {"kind": "real", "label": None, "files": statuses}
-
-
-def _pins(dataset: str) -> dict[str, str]:
-    """{file name: sha256} of the lock's pinned files of ``dataset``: real files are compared
-    with them before they are parsed."""
-    from bench import datasets
-
-    return {rel.split("/", 1)[1]: e["sha256"] for rel, e in
-            datasets.entries(datasets.read_lock(), [dataset]).items() if e.get("sha256")}
 
 
 def refresh(plan: Plan) -> list[RunState]:

@@ -501,9 +501,23 @@ def test_a_file_is_hashed_and_compared_with_its_pin_before_it_is_parsed(tmp_path
         load(root, "APY", pins={"res101.mat": "0" * 64})
 
 
-def test_a_real_sweep_refuses_a_file_that_contradicts_the_lock_before_parsing_it(tmp_path):
+def test_a_data_file_changed_after_planning_is_refused_before_it_is_parsed(tmp_path,
+                                                                          monkeypatch):
+    import json
+
+    import scipy.io
+
+    from bench import runner, store
+    from bench.sweep import make_plan
     from tests.test_data import write_tiny
 
-    root = write_tiny(tmp_path / "data")
-    line = one_error_line(bench(*run_args(root, tmp_path / "results")))
-    assert "res101.mat: sha256" in line and "was expected" in line
+    root = write_tiny(tmp_path / "data")  # no synthetic marker: its files are hashed in the plan
+    plan = make_plan(["APY"], ["plain"], [0], results=tmp_path / "results", name="demo",
+                     profile="smoke", overrides=[kv.split("=") for kv in TINY], data_root=root,
+                     synthetic=False, data_label="mine")
+    (root / "APY" / "res101.mat").write_bytes(b"swapped after planning")
+    monkeypatch.setattr(scipy.io, "loadmat", lambda *a, **k: pytest.fail("parsed before hash"))
+    assert runner.run_job(plan.jobs[0]) == {0: "failed"}
+    (run,) = store.run_dirs(plan.folder)
+    error = json.loads((run / store.RECORD).read_text())["error"]
+    assert "res101.mat: sha256" in error and "not parsed" in error
