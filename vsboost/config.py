@@ -11,9 +11,9 @@ refuses unknown keys, wrong types and out-of-range values with a one-line :class
 from __future__ import annotations
 
 import dataclasses
-import math
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
