@@ -521,3 +521,30 @@ def test_a_data_file_changed_after_planning_is_refused_before_it_is_parsed(tmp_p
     (run,) = store.run_dirs(plan.folder)
     error = json.loads((run / store.RECORD).read_text())["error"]
     assert "res101.mat: sha256" in error and "not parsed" in error
+
+
+@pytest.mark.parametrize("command", ["synthetic root", "fetch root"])
+def test_a_read_only_data_folder_is_one_line(tmp_path, monkeypatch, command):
+    import errno
+    import pathlib
+
+    mkdir = pathlib.Path.mkdir
+    read_only = tmp_path / "ro"
+
+    def refuse(self, *args, **kwargs):
+        if self.is_relative_to(read_only):  # root writes through permission bits: simulate
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", refuse)
+    if command == "synthetic root":
+        args = run_args(read_only / "synthetic", tmp_path / "results", "--synthetic")
+    else:
+        lock = _lock(tmp_path)
+        archive = _zip(tmp_path / "src.zip", {"APY/att_splits.mat": PINNED})
+        (tmp_path / "archives").mkdir()
+        (tmp_path / "archives" / "xlsa17.zip").write_bytes(archive.read_bytes())
+        args = ["data", "fetch", "-d", "APY", "--data-root", read_only / "data", "--lock", lock,
+                "--archives", tmp_path / "archives"]
+    line = one_error_line(bench(*args))
+    assert "Permission denied" in line and str(read_only) in line
