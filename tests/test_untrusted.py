@@ -548,3 +548,23 @@ def test_a_read_only_data_folder_is_one_line(tmp_path, monkeypatch, command):
                 "--archives", tmp_path / "archives"]
     line = one_error_line(bench(*args))
     assert "Permission denied" in line and str(read_only) in line
+
+
+def test_bench_run_with_a_planted_pickle_checkpoint_runs_no_code_and_names_the_file(
+        sweep_folder, data_root, tmp_path):
+    import shutil
+
+    from bench import store
+
+    results = tmp_path / "results"
+    shutil.copytree(sweep_folder, results / "demo")
+    (run,) = store.run_dirs(results / "demo")
+    (run / store.RECORD).unlink()  # the run is retried, from the checkpoint at its known path
+    ds, row, _, config_hash, fp8 = run.name.split("-")
+    ckpt = results / "demo" / store.CKPT_DIR / f"{ds}-{row}-{config_hash}-{fp8}-s0.pt"
+    marker = tmp_path / "fired"
+    torch.save({"format": 2, "payload": _Touch(marker)}, ckpt)
+    result = bench(*run_args(data_root, results))
+    assert result.exit_code == 1 and not marker.exists()
+    assert f"{ckpt}: expected a checkpoint of this trainer" in result.output
+    assert "fix: delete it" in result.output
