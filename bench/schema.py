@@ -124,3 +124,17 @@ def _numbers(tree: dict, where: str, nulls: bool = False) -> Problem:
         if name in RATES and not 0 <= value <= 1:
             return field, "an accuracy in [0, 1] (a fraction, not a percentage)", value
     return None
+
+
+def reference_problem(body: Any) -> Problem:
+    """The same for a reference record (``_reference/<DS>-<fp8>.json``, bench.store)."""
+    if not isinstance(body, dict) or body.get("kind") != "reference":
+        return "kind", "'reference'", body.get("kind") if isinstance(body, dict) else body
+    if body.get("dataset") not in DATASETS:
+        return "dataset", f"one of {', '.join(DATASETS)}", body.get("dataset")
+    if not isinstance(body.get("data_fingerprint"), str):
+        return "data_fingerprint", "a string", body.get("data_fingerprint")
+    metrics = body.get("metrics")
+    if not isinstance(metrics, dict) or any(m not in metrics for m in ("U", "S", "H")):
+        return "metrics", "an object holding U, S and H", metrics
+    return _numbers(metrics, "metrics")

@@ -134,9 +134,22 @@ def _read_record(run_dir: Path) -> dict | None:
     fix = (f"fix: delete the run folder {run_dir} (the next sweep retrains it) or restore it "
            "from where it came")
     try:
-        info = os.lstat(path)
+        os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    record = _read_json(path, fix)
+    wrong = schema.problem(record, run_dir.name)
+    if wrong is not None:
+        field, expected, found = wrong
+        raise RecordError(f"{path}: field '{field}': expected {expected}, found "
+                          f"{_short(found)}; {fix}")
+    return record
+
+
+def _read_json(path: Path, fix: str) -> Any:
+    """A JSON file from a results folder: a regular file (never a symlink, folder or FIFO, which
+    would hang the reader) of bounded size; :class:`RecordError` otherwise."""
+    info = os.lstat(path)
     if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORD_BYTES:
         found = ("a symlink" if stat.S_ISLNK(info.st_mode) else "a folder" if stat.S_ISDIR(
             info.st_mode) else f"{info.st_size:,} bytes" if stat.S_ISREG(info.st_mode)
@@ -146,16 +159,10 @@ def _read_record(run_dir: Path) -> dict | None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         with os.fdopen(fd, "rb") as f:
-            record = json.loads(f.read(MAX_RECORD_BYTES + 1).decode("utf-8"))
+            return json.loads(f.read(MAX_RECORD_BYTES + 1).decode("utf-8"))
     except (ValueError, RecursionError) as err:  # JSON and UTF-8 errors are ValueErrors
         raise RecordError(f"{path}: expected a JSON record, found one that does not parse "
                           f"({type(err).__name__}); {fix}") from err
-    wrong = schema.problem(record, run_dir.name)
-    if wrong is not None:
-        field, expected, found = wrong
-        raise RecordError(f"{path}: field '{field}': expected {expected}, found "
-                          f"{_short(found)}; {fix}")
-    return record
 
 
 def _short(value: Any) -> str:
@@ -229,15 +236,18 @@ def has_reference(folder: Path, dataset: str, fingerprint: str) -> bool:
 
 
 def load_references(folder: Path) -> list[dict]:
-    """Every reference record of a sweep folder; one that does not parse counts as absent."""
+    """Every reference record of a sweep folder, checked like a run's record: one that is not a
+    regular file, does not parse or breaks its schema raises :class:`RecordError`."""
     out = []
     for path in sorted((Path(folder) / REFERENCE_DIR).glob("*.json")):
-        try:
-            body = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if isinstance(body, dict) and body.get("kind") == "reference":
-            out.append(body)
+        fix = f"fix: delete {path} (the next sweep on synthetic data writes it again)"
+        body = _read_json(path, fix)
+        wrong = schema.reference_problem(body)
+        if wrong is not None:
+            field, expected, found = wrong
+            raise RecordError(f"{path}: field '{field}': expected {expected}, found "
+                              f"{_short(found)}; {fix}")
+        out.append(body)
     return out
 
 

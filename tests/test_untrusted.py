@@ -568,3 +568,24 @@ def test_bench_run_with_a_planted_pickle_checkpoint_runs_no_code_and_names_the_f
     assert result.exit_code == 1 and not marker.exists()
     assert f"{ckpt}: expected a checkpoint of this trainer" in result.output
     assert "fix: delete it" in result.output
+
+
+@pytest.mark.parametrize("kind", ["fifo", "out of range"])
+def test_a_reference_record_from_elsewhere_is_checked_like_a_run_record(folder, tmp_path, kind):
+    import json
+    import os
+
+    from bench import store
+
+    (path,) = (folder / store.REFERENCE_DIR).glob("*.json")
+    if kind == "fifo":
+        path.unlink()
+        os.mkfifo(path)
+    else:
+        body = json.loads(path.read_text())
+        body["metrics"]["H"] = 7.5
+        path.write_text(json.dumps(body))
+    line = one_error_line(bench("report", "--results", folder.parent, "--name", "demo",
+                                "--out", tmp_path / "out"))
+    assert path.name in line and ("regular file" in line or "metrics.H" in line)
+    assert not (tmp_path / "out").exists()
