@@ -11,7 +11,8 @@ Exit codes, the same for every command:
   unwritable folder, a refused comparison): one line ``error: ...`` on stderr and no traceback;
   ``--debug`` shows it.
 
-Every error meant for people is a :class:`vsboost.errors.UserError` (or a click usage error);
+Every error meant for people is a :class:`vsboost.errors.UserError` (or a click usage error, or
+an OS error a person fixes: disk full, read-only folder, name too long);
 :meth:`BenchGroup.invoke` is the one place that turns them into that line. Default locations
 (data, lock, results, reports) come from :mod:`vsboost.settings`.
 
@@ -21,6 +22,7 @@ Every error meant for people is a :class:`vsboost.errors.UserError` (or a click 
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 import traceback
@@ -104,13 +106,18 @@ class BenchGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (UserError, click.UsageError) as exc:
+        except (UserError, click.UsageError, OSError) as exc:
             if isinstance(exc, _HELP_ERRORS):
                 raise
+            if isinstance(exc, OSError) and exc.errno not in _FOLDER_ERRNOS:
+                raise  # anything else is a bug and keeps its traceback
             if ctx.meta.get(DEBUG):  # the traceback, but still exit 2: 1 means a check failed
                 traceback.print_exc()
                 ctx.exit(2)
-            if isinstance(exc, click.UsageError):
+            if isinstance(exc, OSError):
+                message = (f"{exc.filename}: {exc.strerror}; fix: free space, make the folder "
+                           "writable or pass a shorter or other location")
+            elif isinstance(exc, click.UsageError):
                 where = exc.ctx.command_path if exc.ctx is not None else "bench"
                 message = f"{exc.format_message()} (see `{where} --help`)"
             else:
@@ -118,6 +125,10 @@ class BenchGroup(click.Group):
             click.echo(f"error: {' '.join(message.split())}", err=True)
             ctx.exit(2)
 
+
+# The OS errors a person fixes (a full disk, a read-only folder, a name too long), not bugs.
+_FOLDER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                            errno.ENAMETOOLONG})
 
 # click >= 8.2 raises this usage error to show a group's help when it is called bare.
 _HELP_ERRORS = tuple(getattr(click.exceptions, n) for n in ("NoArgsIsHelpError",)
@@ -155,8 +166,9 @@ def run(dataset, row, seed_index, **kw) -> None:
     cells = _execute(plan, launcher="local", jobs=1)
     record = store.read_record(plan.folder / cells[0].run_id)
     click.echo(f"{cells[0].run_id}: {cells[0].status}{_headline(record)}")
-    click.echo(f"record: {plan.folder / cells[0].run_id / store.RECORD}")
-    sys.exit(_exit_code(cells))
+    if record is not None:
+        click.echo(f"record: {plan.folder / cells[0].run_id / store.RECORD}")
+    sys.exit(_exit_code(cells))  # a run held by another process: named there, exit 1
 
 
 def _headline(record: dict | None) -> str:

@@ -5,13 +5,21 @@ and size where known) and each file the suite reads or may read, relative to the
 its archive, size, sha256 and provenance. A ``null`` hash means "trust on first download":
 ``lock`` records it from the files present. A pinned hash is never overwritten; a file that
 disagrees with it is an error.
+
+A lock may come from elsewhere, so it is checked before any use (:func:`read_lock`): every file
+key is ``<DATASET>/<plain name>`` inside the data root, every URL https, every size and hash of
+the right type. Archives are unpacked into a staging folder with a size bound per file and per
+archive, and only files that match their pin (or have none yet: trust on first use, said so) are
+moved into the data root.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
+import os
+import re
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,10 +35,16 @@ from bench import paper
 from vsboost import settings
 from vsboost.config import DATASETS
 from vsboost.errors import UserError
-from vsboost.files import atomic_path, atomic_write
+from vsboost.files import atomic_write
 
 # Locations (data root, lock, archives) default to vsboost.settings, resolved at call time.
 CHUNK = 1 << 20
+# choice: the largest xlsa17 file (AWA2/res101.mat) is 311 MB; a file without a pinned size may
+# unpack to at most this, and one archive to at most MAX_UNPACKED (the zip-bomb bound).
+MAX_MEMBER = 1 << 30
+MAX_UNPACKED = 4 << 30
+SHA256 = re.compile(r"[0-9a-f]{64}")
+FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")  # one plain name: no '..', no '/'
 
 
 class DatasetError(UserError):
@@ -50,16 +64,75 @@ class Finding:
 # ===== the lock file =====
 
 def read_lock(path: str | Path | None = None) -> dict:
+    """The lock, checked against its schema before any use: :class:`DatasetError` naming the
+    field otherwise (a lock is input, it may come from elsewhere)."""
     path = settings.lock(path)
+    fix = "fix: restore datasets.lock from git"
     try:
+        if not path.is_file() or path.stat().st_size > MAX_LOCK_BYTES:
+            raise OSError(f"not a regular file of at most {MAX_LOCK_BYTES:,} bytes")
         lock = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise DatasetError(f"{path}: expected the JSON data lock, found {type(err).__name__}: "
-                           f"{err}; fix: restore datasets.lock from git") from err
-    if lock.get("schema") != 1 or not isinstance(lock.get("files"), dict):
-        raise DatasetError(f"{path}: expected schema 1 with 'archives' and 'files', found "
-                           f"schema {lock.get('schema')!r}; fix: restore datasets.lock from git")
+    except (OSError, ValueError, RecursionError) as err:  # JSON and UTF-8 errors are ValueErrors
+        reason = " ".join(f"{type(err).__name__}: {err}".split())[:160]
+        raise DatasetError(f"{path}: expected the JSON data lock, found {reason}; {fix}") from err
+    wrong = lock_problem(lock)
+    if wrong is not None:
+        field, expected, found = wrong
+        shown = json.dumps(found)[:60] if not isinstance(found, str) else repr(found[:60])
+        raise DatasetError(f"{path}: {field}: expected {expected}, found {shown}; {fix}")
     return lock
+
+
+MAX_LOCK_BYTES = 1 << 20  # choice: the lock is ~25 KB
+
+
+def lock_problem(lock) -> tuple[str, str, object] | None:
+    """(field, expected, found) for the first thing wrong with a lock, or None."""
+    if not isinstance(lock, dict):
+        return "(top level)", "a JSON object", type(lock).__name__
+    if lock.get("schema") != 1:
+        return "schema", "1", lock.get("schema")
+    for section in ("archives", "files"):
+        if not isinstance(lock.get(section), dict):
+            return section, "an object", type(lock.get(section)).__name__
+    for name, a in lock["archives"].items():
+        where = f"archives.{name}"
+        if not FILE_NAME.fullmatch(name):
+            return "archives", "plain archive file names", name
+        if not isinstance(a, dict):
+            return where, "an object", type(a).__name__
+        if not isinstance(a.get("url"), str) or not a["url"].startswith("https://"):
+            return f"{where}.url", "an https:// URL", a.get("url")
+        wrong = _pin_problem(a, where)
+        if wrong:
+            return wrong
+    for rel, e in lock["files"].items():
+        where = f"files.{rel}"
+        parts = rel.split("/") if isinstance(rel, str) else []
+        if len(parts) != 2 or parts[0] not in DATASETS or not FILE_NAME.fullmatch(parts[1]):
+            return "files", ("keys <DATASET>/<file name> inside the data root (no '..', no "
+                             "absolute path)"), rel
+        if not isinstance(e, dict):
+            return where, "an object", type(e).__name__
+        if e.get("archive") not in lock["archives"]:
+            return f"{where}.archive", f"one of {', '.join(lock['archives'])}", e.get("archive")
+        if not isinstance(e.get("required", False), bool):
+            return f"{where}.required", "true or false", e.get("required")
+        wrong = _pin_problem(e, where)
+        if wrong:
+            return wrong
+    return None
+
+
+def _pin_problem(entry: dict, where: str):
+    size, digest = entry.get("size"), entry.get("sha256")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        return f"{where}.size", "null or a byte count", size
+    if digest is not None and (not isinstance(digest, str) or not SHA256.fullmatch(digest)):
+        return f"{where}.sha256", "null or 64 lowercase hex digits", digest
+    if not isinstance(entry.get("provenance", ""), str):
+        return f"{where}.provenance", "a string", entry.get("provenance")
+    return None
 
 
 def write_lock(lock: dict, path: str | Path | None = None) -> None:
@@ -177,6 +250,11 @@ def lock_present(root: str | Path | None = None, datasets: Iterable[str] = DATAS
 
 def _pin_entry(entry: dict, path: Path, shown: str, lock_path) -> bool:
     size, digest = path.stat().st_size, sha256(path)
+    if entry.get("sha256") is None and entry.get("size") not in (None, size):
+        raise DatasetError(
+            f"{shown}: {size:,} bytes but {lock_path} pins {entry['size']:,} bytes; a pin is "
+            "never contradicted: delete the file and fetch it again, or edit the lock by hand if "
+            "the pin itself is wrong")
     if entry.get("sha256") is not None:
         if digest != entry["sha256"] or (entry.get("size") not in (None, size)):
             raise DatasetError(
@@ -234,10 +312,8 @@ def fetch(datasets: Iterable[str] = DATASETS, root: str | Path | None = None,
                 f"{' '.join(str(err).split())[:160]}; missing under {root}: {shown}; fix: "
                 f"download it by hand into {Path(archives) / name} and rerun `bench data "
                 "fetch`, or place those files by hand") from err
-        for rel in _extract(Path(zpath), sorted(rels), root):
-            if wanted[rel].get("required"):
-                absent[rel] = (f"error: {name} holds no */{rel} (the lock's archive for it may "
-                               f"be wrong); fix: place that file by hand at {root / rel}")
+        absent.update(_unpack(Path(zpath), name, {rel: wanted[rel] for rel in sorted(rels)},
+                              root))
     found = verify(root, datasets, lock, progress)
     errors = list(absent.values()) + [str(f) for f in found if f.error and f.path not in absent]
     if errors:
@@ -245,27 +321,62 @@ def fetch(datasets: Iterable[str] = DATASETS, root: str | Path | None = None,
     return found
 
 
-def _extract(zpath: Path, rels: list[str], root: Path) -> list[str]:
-    """Copy each wanted file out of the zip by its ``<DS>/<name>`` suffix (archives nest them
-    under a top folder such as ``xlsa17/data/``) into ``root``, atomically; return those the
-    archive does not hold."""
+def _unpack(zpath: Path, name: str, wanted: dict[str, dict], root: Path) -> dict[str, str]:
+    """Unpack each wanted file (found by its ``<DS>/<name>`` suffix: archives nest them under a
+    top folder such as ``xlsa17/data/``) into a staging folder, bounded in size, and move into
+    ``root`` only those that match their pin (or have none yet). Returns ``{rel: error}`` for the
+    others; the staging folder is removed whatever happens. Only the lock's own keys (checked by
+    :func:`read_lock`) name files under ``root``, never the archive's member names."""
     try:
         archive = zipfile.ZipFile(zpath)
-    except zipfile.BadZipFile as err:
+    except (zipfile.BadZipFile, OSError) as err:
         raise DatasetError(f"{zpath}: expected a zip archive, found something else ({err}); "
                            "fix: delete it and fetch again") from err
-    with archive:
-        names, lacking = archive.namelist(), []
-        for rel in rels:
+    root.mkdir(parents=True, exist_ok=True)
+    problems, budget = {}, MAX_UNPACKED
+    again = f"fix: delete {zpath} and fetch again, or place the file by hand at {root}"
+    with archive, tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as staging:
+        names = archive.namelist()
+        for rel, e in wanted.items():
             member = next((n for n in names if n == rel or n.endswith("/" + rel)), None)
             if member is None:
-                lacking.append(rel)
+                if e.get("required"):
+                    problems[rel] = (f"error: {name} holds no */{rel} (the lock's archive for it "
+                                     f"may be wrong); fix: place that file by hand at {root / rel}")
                 continue
-            target = root / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(target) as tmp, open(tmp, "wb") as out, archive.open(member) as src:
-                shutil.copyfileobj(src, out, CHUNK)
-    return lacking
+            bound = min(e["size"] if e.get("size") is not None else MAX_MEMBER, budget)
+            staged = Path(staging) / rel.replace("/", "_")
+            try:
+                size = _copy_bounded(archive, member, staged, bound)
+            except zipfile.BadZipFile as err:
+                problems[rel] = f"error: {name}:{member}: does not unpack ({err}); {again}"
+                continue
+            if size > bound:
+                problems[rel] = (f"error: {name}:{member}: unpacks to more than {bound:,} bytes "
+                                 f"({'the pinned size' if bound == e.get('size') else 'the bound'}"
+                                 f"), not unpacked; {again}")
+                continue
+            budget -= size
+            digest = sha256(staged)
+            if e.get("size") not in (None, size) or e.get("sha256") not in (None, digest):
+                problems[rel] = (f"error: {name}:{member}: sha256 {digest[:12]}… ({size:,} bytes) "
+                                 f"but the lock pins {_describe(e)}; not moved into {root}; "
+                                 f"{again}")
+                continue
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, root / rel)  # same file system: atomic
+    return problems
+
+
+def _copy_bounded(archive: zipfile.ZipFile, member: str, target: Path, bound: int) -> int:
+    """Copy ``member`` to ``target``, stopping one byte past ``bound`` (a zip's declared sizes
+    can lie, so the bytes themselves are counted); returns the bytes written."""
+    written = 0
+    with archive.open(member) as src, open(target, "wb") as out:
+        while written <= bound and (block := src.read(min(CHUNK, bound + 1 - written))):
+            out.write(block)
+            written += len(block)
+    return written
 
 
 # ===== Table 1 statistics =====

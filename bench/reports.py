@@ -32,15 +32,10 @@ def write_reports(results_dir: str | Path, out_dir: str | Path,
                           "fix: run `bench sweep` first, or check --name")
     kind(records)
     references = store.load_references(results_dir)
-    texts = {f"table{t}.md": render(t, records, results_dir.name, expected, references)
+    # Everything is rendered before the first file is written: a report is whole or not at all.
+    files = {f"table{t}.md": render(t, records, results_dir.name, expected, references)
              for t in (2, 3, 4)}
-    texts["claims.md"] = claims.render(records, results_dir.name, expected)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in texts.items():
-        path = out_dir / name
-        atomic_write(path, text)
-        written.append(path)
+    files["claims.md"] = claims.render(records, results_dir.name, expected)
     data_note = _data_note(kind(records))
     for ds in present(records, "dataset", DATASETS):
         frame = curves(records, ds, expected)
@@ -48,10 +43,13 @@ def write_reports(results_dir: str | Path, out_dir: str | Path,
             continue
         title = f"{ds}: U / S / H per epoch (last classifier epoch)"
         title += data_note
-        path = out_dir / f"curves_{ds}.png"
-        atomic_write(path, figures.training_curves(frame, title))
-        written.append(path)
-    return written
+        files[f"curves_{ds}.png"] = figures.training_curves(frame, title)
+    return _write_all(out_dir, files)
+
+
+def _write_all(out_dir: Path, files: dict[str, str | bytes]) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [atomic_write(out_dir / name, body) for name, body in files.items()]
 
 
 def write_tsne(results_dir: str | Path, out_dir: str | Path,
@@ -61,21 +59,45 @@ def write_tsne(results_dir: str | Path, out_dir: str | Path,
     records = store.load_records(results_dir)
     data_note = _data_note(kind(records))
     with_features = [r for r in records if (results_dir / r["run_id"] / store.FEATURES).is_file()]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    files = {}
     for r in tsne_runs(with_features, datasets):
-        with np.load(results_dir / r["run_id"] / store.FEATURES) as f:
-            features = {k: f[k] for k in f.files}
+        features = read_features(results_dir / r["run_id"] / store.FEATURES)
         title = (f"{r['key']['dataset']} t-SNE, run {r['run_id']}"
                  + data_note)
-        path = out_dir / f"tsne_{r['key']['dataset']}.png"
-        atomic_write(path, figures.tsne_figure(features, title, **tsne))
-        written.append(path)
-    if not written:
+        files[f"tsne_{r['key']['dataset']}.png"] = figures.tsne_figure(features, title, **tsne)
+    if not files:
         raise ReportError(f"{results_dir}: expected a done full-row run with features.npz, "
                           "found none; fix: run the full row with feature sampling "
                           "(train(feature_sample=True) gives the features.npz)")
-    return written
+    return _write_all(out_dir, files)
+
+
+# The arrays bench.runner._save_features writes: float32 samples, int64 labels.
+FEATURE_KEYS = frozenset(f"{who}_{view}" for who in ("real_unseen", "syn_unseen", "seen")
+                         for view in ("raw", "refined", "y"))
+MAX_FEATURES_BYTES = 64 << 20  # choice: ~1,500 points x 50 dims x 6 arrays is well under 1 MB
+
+
+def read_features(path: Path) -> dict[str, np.ndarray]:
+    """A run's features.npz, read with pickle disabled and checked (a regular file of bounded
+    size, the expected arrays, numeric, finite): :class:`ReportError` naming the file if not."""
+    fix = f"fix: delete {path} (rerun the run with feature sampling to get it back)"
+    if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_FEATURES_BYTES:
+        raise ReportError(f"{path}: expected a regular file of at most {MAX_FEATURES_BYTES:,} "
+                          f"bytes; {fix}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if set(f.files) != FEATURE_KEYS:
+                raise ValueError(f"arrays {sorted(f.files)[:8]}, expected {sorted(FEATURE_KEYS)}")
+            features = {k: f[k] for k in f.files}
+        for k, v in features.items():
+            if v.dtype.kind not in "iuf" or not np.isfinite(v).all():
+                raise ValueError(f"array {k!r} of dtype {v.dtype} or with non-finite values")
+    except Exception as err:  # noqa: BLE001 - zip, npy header and pickle refusals alike
+        reason = " ".join(f"{type(err).__name__}: {err}".split())[:160]
+        raise ReportError(f"{path}: expected the features.npz of a run, found {reason}; "
+                          f"{fix}") from err
+    return features
 
 
 def _data_note(data_kind: str) -> str:

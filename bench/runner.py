@@ -97,7 +97,9 @@ def run_job(job: Job) -> dict[int, str]:
     t0 = time.perf_counter()
     try:
         # ===== data: the fingerprint must be the one the run ids were made with =====
-        data = load(job.data_root, job.dataset, normalize_sent=cfg.normalize_sent)
+        # The bytes must be those the sweep planned with, checked before they are parsed.
+        pins = {rel.split("/", 1)[1]: f["sha256"] for rel, f in job.data["files"].items()}
+        data = load(job.data_root, job.dataset, normalize_sent=cfg.normalize_sent, pins=pins)
         if data.fingerprint != job.fingerprint:
             raise store.BenchError(
                 f"{job.data_root}/{job.dataset}: data changed since the sweep was planned "
@@ -124,21 +126,51 @@ def run_job(job: Job) -> dict[int, str]:
     else:
         # ===== records: features first, the record last (its presence means finished) =====
         wall = time.perf_counter() - t0
-        for i, result in zip(members, results, strict=True):
-            run_dir = folder / rids[i]
-            if result.features is not None and i in job.features:
-                _save_features(run_dir / store.FEATURES, result.features)
-            record = _run_record(job, cfg, i, rids[i], result.status, result=result,
-                                 wall=wall, started=started, members=members)
-            store.write_record(run_dir, record)
-            store.append_log(run_dir, f"{_now()} {result.status}")
-            outcome[i] = result.status
+        try:
+            for i, result in zip(members, results, strict=True):
+                run_dir = folder / rids[i]
+                if result.features is not None and i in job.features:
+                    _save_features(run_dir / store.FEATURES, result.features)
+                record = _run_record(job, cfg, i, rids[i], result.status, result=result,
+                                     wall=wall, started=started, members=members)
+                store.write_record(run_dir, record)
+                store.append_log(run_dir, f"{_now()} {result.status}")
+                outcome[i] = result.status
+        except OSError as exc:  # disk full, read-only: the training is kept in its checkpoint
+            _record_unwritable(job, cfg, rids, members, outcome, exc, ckpt, started, t0)
         ckpt.unlink(missing_ok=True)
     finally:
         for lock in locks.values():
             lock.release()
     store.write_runs_csv(folder)
     return outcome
+
+
+def _record_unwritable(job: Job, cfg, rids: dict[int, str], members: list[int],
+                       outcome: dict, exc: OSError, ckpt: Path, started: str, t0: float) -> None:
+    """A finished training whose records cannot be written: mark the members not yet recorded
+    as failed with the reason where the disk still allows it, and stop with one line. The
+    checkpoint holds the last epoch (unless checkpoint_every is 0), so the rerun resumes there
+    instead of training again."""
+    reason = f"{exc.strerror or exc} ({exc.filename or 'record'})"
+    kept = ckpt.is_file()
+    for i in members:
+        if outcome.get(i) in store.FINISHED:
+            continue
+        record = _run_record(job, cfg, i, rids[i], "failed", wall=time.perf_counter() - t0,
+                             started=started, members=members,
+                             error=f"could not write the record: {reason}")
+        try:
+            store.write_record(Path(job.folder) / rids[i], record)
+            outcome[i] = "failed"
+        except OSError:
+            pass  # the same full disk: the checkpoint is what keeps the training
+    raise store.BenchError(
+        f"{job.folder}: training of {job.dataset} {job.row} seeds {members} finished but its "
+        f"records could not be written: {reason}; "
+        + (f"its checkpoint {ckpt} is kept; " if kept else "")
+        + "fix: free space or make the folder writable, then rerun (it resumes from the "
+        "checkpoint)") from exc
 
 
 def _claim(folder: Path, rids: dict[int, str]) -> dict:

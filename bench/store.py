@@ -11,28 +11,33 @@ folder alone (DomainBed's idea: relaunching a sweep is how it resumes):
 
 ``record.json`` is written last and atomically (:func:`vsboost.files.atomic_write`), so a record
 is either absent or complete: a killed process can leave an incomplete run, never a partial record.
-A record that does not parse or does not hold the schema's fields (hand-edited) counts as absent
-everywhere: sweeps redo the run and reports never see it.
+Records are input (results folders travel between people): every read checks the record against
+:mod:`bench.schema`, as a regular file of bounded size. A record that is not valid counts as absent
+for the sweep that would retrain its run, and stops every report and check with one line naming
+the file, the field and the fix (:func:`load_records`): nothing is computed from it.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import filelock
 
+from bench import schema
 from vsboost.errors import UserError
 from vsboost.files import atomic_write
 
 SCHEMA = 1
-SCHEMAS = (1,)  # record schemas this code reads
+SCHEMAS = schema.SCHEMAS
 RECORD = "record.json"
 LOG = "log.txt"
 FEATURES = "features.npz"
@@ -44,9 +49,8 @@ REFERENCE_METHOD = ("closed-form ridge from class embedding to class-mean featur
 LOCK_DIR = "_locks"
 
 FINISHED = ("done", "diverged")
-RECORD_STATUSES = ("done", "diverged", "failed")  # what a record can say
+RECORD_STATUSES = schema.RECORD_STATUSES  # what a record can say
 STATUSES = (*RECORD_STATUSES, "incomplete", "not launched")  # what a run can be
-KEY_FIELDS = ("dataset", "row", "seed_index", "config_hash", "data_fingerprint")
 
 # runs.csv: these columns first, in this order; flattened metrics follow, sorted by name.
 KEY_COLUMNS = ("run_id", "dataset", "row", "seed_index", "seed", "config_hash", "data_fingerprint",
@@ -54,8 +58,19 @@ KEY_COLUMNS = ("run_id", "dataset", "row", "seed_index", "seed", "config_hash", 
 PROVENANCE_COLUMNS = ("git_commit", "device", "torch", "wall_s", "finished")
 
 
+# choice: records are a few hundred KB at the paper's budgets; anything far larger is not ours.
+MAX_RECORD_BYTES = 16 << 20
+# choice: a --name is one folder name; run folders and temp files add ~80 characters below it, and
+# most file systems stop at 255 bytes per name.
+MAX_NAME = 100
+
+
 class BenchError(UserError):
     """A problem a person must fix (bad folder, bad name): one line, printed without traceback."""
+
+
+class RecordError(BenchError):
+    """A record.json that is not a record of this suite; the message names the file and field."""
 
 
 def run_id(dataset: str, row: str, seed_index: int, config_hash: str, data_fingerprint: str) -> str:
@@ -66,9 +81,10 @@ def run_id(dataset: str, row: str, seed_index: int, config_hash: str, data_finge
 def sweep_folder(results: Path, name: str) -> Path:
     """``results/<name>``; the name must be one plain folder name."""
     plain = name.strip() == name and not any(c in name for c in "/\\")
-    if not name or not plain or name.startswith((".", "_")):
-        raise BenchError(f"--name {name!r}: expected a plain folder name (no slashes, not "
-                         "starting with . or _), e.g. --name demo")
+    if not name or not plain or name.startswith((".", "_")) or len(name.encode()) > MAX_NAME:
+        raise BenchError(f"--name {name[:40]!r}{'…' if len(name) > 40 else ''}: expected a plain "
+                         f"folder name of at most {MAX_NAME} bytes (no slashes, not starting with "
+                         ". or _), e.g. --name demo")
     return Path(results) / name
 
 
@@ -104,48 +120,85 @@ def status_of(run_dir: Path) -> str:
 
 
 def read_record(run_dir: Path) -> dict | None:
-    """The run's record, or None when there is none yet. A record that does not parse or lacks
-    the schema's fields (hand-edited: our writes are atomic) counts as absent, so the run is redone
-    instead of trusted."""
-    path = Path(run_dir) / RECORD
+    """The run's record, or None when there is none yet or it is not a valid record (hand-edited
+    or from elsewhere: our writes are atomic), so the run is redone instead of trusted."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+        return _read_record(Path(run_dir))
+    except RecordError:
         return None
-    return record if problem(record) is None else None
+
+
+def _read_record(run_dir: Path) -> dict | None:
+    """The run's valid record, None when absent; :class:`RecordError` when it is not valid."""
+    path = run_dir / RECORD
+    fix = (f"fix: delete the run folder {run_dir} (the next sweep retrains it) or restore it "
+           "from where it came")
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    record = _read_json(path, fix)
+    wrong = schema.problem(record, run_dir.name)
+    if wrong is not None:
+        field, expected, found = wrong
+        raise RecordError(f"{path}: field '{field}': expected {expected}, found "
+                          f"{_short(found)}; {fix}")
+    return record
+
+
+def _read_json(path: Path, fix: str) -> Any:
+    """A JSON file from a results folder: a regular file (never a symlink, folder or FIFO, which
+    would hang the reader) of bounded size; :class:`RecordError` otherwise."""
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORD_BYTES:
+        found = ("a symlink" if stat.S_ISLNK(info.st_mode) else "a folder" if stat.S_ISDIR(
+            info.st_mode) else f"{info.st_size:,} bytes" if stat.S_ISREG(info.st_mode)
+            else "not a regular file")
+        raise RecordError(f"{path}: expected a regular file of at most {MAX_RECORD_BYTES:,} "
+                          f"bytes, found {found}; {fix}")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            return json.loads(f.read(MAX_RECORD_BYTES + 1).decode("utf-8"))
+    except (ValueError, RecursionError) as err:  # JSON and UTF-8 errors are ValueErrors
+        raise RecordError(f"{path}: expected a JSON record, found one that does not parse "
+                          f"({type(err).__name__}); {fix}") from err
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
 
 
 def problem(record: Any) -> str | None:
-    """What is wrong with a record against the schema, or None when it is a valid record."""
-    if not isinstance(record, dict) or record.get("schema") not in SCHEMAS:
-        return f"'schema' one of {', '.join(map(str, SCHEMAS))}"
-    key = record.get("key")
-    if not isinstance(key, dict) or any(k not in key for k in KEY_FIELDS):
-        return f"'key' holding {', '.join(KEY_FIELDS)}"
-    if not isinstance(record.get("run_id"), str):
-        return "'run_id'"
-    if record.get("status") not in RECORD_STATUSES:
-        return f"'status' one of {', '.join(RECORD_STATUSES)}"
-    if not isinstance(record.get("synthetic"), bool):
-        return "'synthetic' true or false"
-    if record["status"] == "done" and not isinstance(record.get("metrics"), dict):
-        return "'metrics' (status is done)"
-    return None
+    """What is wrong with a record against the schema (one phrase), or None when it is valid."""
+    wrong = schema.problem(record)
+    return None if wrong is None else f"'{wrong[0]}' {wrong[1]}"
 
 
 def write_record(run_dir: Path, record: dict) -> Path:
     """Write ``record.json`` atomically. Non-finite floats become null (JSON has no NaN, and a NaN
     must never reach a table). A record that breaks the schema is a bug: it raises, writes
     nothing."""
-    wrong = problem(record)
+    safe = _json_safe(record)
+    wrong = problem(safe)
     if wrong is not None:
         raise ValueError(f"refusing to write a record without {wrong}")
-    text = json.dumps(_json_safe(record), indent=1, allow_nan=False) + "\n"
+    text = json.dumps(safe, indent=1, allow_nan=False) + "\n"
     return atomic_write(Path(run_dir) / RECORD, text)
 
 
 def append_log(run_dir: Path, text: str) -> None:
-    with open(Path(run_dir) / LOG, "a", encoding="utf-8") as f:
+    # O_NOFOLLOW: a log.txt planted as a symlink must not make us append outside the folder.
+    path = Path(run_dir) / LOG
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        if err.errno != errno.ELOOP:
+            raise
+        raise BenchError(f"{path}: expected a regular log file, found a symlink; fix: delete "
+                         "it") from err
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
         f.write(text if text.endswith("\n") else text + "\n")
 
 
@@ -160,8 +213,10 @@ def run_dirs(folder: Path) -> Iterator[Path]:
 
 def load_records(folder: Path) -> list[dict]:
     """Every record of a sweep folder (done, diverged and failed), sorted by run id: the one way
-    sweeps, tables, figures and checks read records."""
-    records = (read_record(d) for d in run_dirs(folder))
+    sweeps, tables, figures and checks read records. Raises :class:`RecordError` on the first
+    record that is not valid: a table or check from a folder holding one would mislead. A run
+    folder must be named by its record's run id, so a copied folder cannot count twice."""
+    records = (_read_record(d) for d in run_dirs(folder))
     return [r for r in records if r is not None]
 
 
@@ -181,15 +236,18 @@ def has_reference(folder: Path, dataset: str, fingerprint: str) -> bool:
 
 
 def load_references(folder: Path) -> list[dict]:
-    """Every reference record of a sweep folder; one that does not parse counts as absent."""
+    """Every reference record of a sweep folder, checked like a run's record: one that is not a
+    regular file, does not parse or breaks its schema raises :class:`RecordError`."""
     out = []
     for path in sorted((Path(folder) / REFERENCE_DIR).glob("*.json")):
-        try:
-            body = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if isinstance(body, dict) and body.get("kind") == "reference":
-            out.append(body)
+        fix = f"fix: delete {path} (the next sweep on synthetic data writes it again)"
+        body = _read_json(path, fix)
+        wrong = schema.reference_problem(body)
+        if wrong is not None:
+            field, expected, found = wrong
+            raise RecordError(f"{path}: field '{field}': expected {expected}, found "
+                              f"{_short(found)}; {fix}")
+        out.append(body)
     return out
 
 
@@ -255,8 +313,16 @@ def write_runs_csv(folder: Path) -> Path:
         writer = csv.DictWriter(buffer, [*KEY_COLUMNS, *metric_columns, *PROVENANCE_COLUMNS],
                                 lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
         return atomic_write(folder / RUNS_CSV, buffer.getvalue())
+
+
+def _cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (=, +, -, @ first) gets a leading quote
+    (OWASP's CSV-injection advice); numbers are left as they are."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
 
 
 def _flat(metrics: dict, prefix: str = "") -> dict[str, Any]:

@@ -74,7 +74,8 @@ def _run(folder, row, seed_index, with_features):
     rec = {"schema": 1, "run_id": rid, "status": "done", "synthetic": True, "profile": "smoke",
            "key": {"dataset": "AWA2", "row": row, "seed_index": seed_index, "seed": 1,
                    "config_hash": "aaaaaaaaaaaa", "data_fingerprint": "f" * 16},
-           "metrics": {}, "config": {}, "history": []}
+           "metrics": {"paper": {"U": 0.5, "S": 0.5, "H": 0.5},
+                       "last": {"U": 0.5, "S": 0.5, "H": 0.5}}, "config": {}, "history": []}
     (folder / rid / "record.json").write_text(json.dumps(rec))
     if with_features:
         np.savez(folder / rid / "features.npz", **features())

@@ -46,12 +46,13 @@ def test_status_follows_the_run_folder(tmp_path):
         assert store.status_of(run) == status
 
 
-def test_a_record_that_does_not_parse_counts_as_incomplete(tmp_path):
+def test_a_record_that_does_not_parse_counts_as_incomplete_and_stops_reports(tmp_path):
     run = tmp_path / "APY-full-s0-abc-def"
     run.mkdir()
     (run / store.RECORD).write_text('{"status": "done", "metr')
-    assert store.status_of(run) == "incomplete"
-    assert store.load_records(tmp_path) == []
+    assert store.status_of(run) == "incomplete"  # the sweep retrains it
+    with pytest.raises(store.RecordError, match=r"APY-full-s0-abc-def/record\.json: .*fix: "):
+        store.load_records(tmp_path)  # a report or check refuses instead of skipping it
 
 
 def test_write_record_turns_non_finite_numbers_into_null(tmp_path):
@@ -64,6 +65,8 @@ def test_write_record_turns_non_finite_numbers_into_null(tmp_path):
 
 
 def test_a_failed_write_leaves_the_previous_record_and_no_temp_file(tmp_path, monkeypatch):
+    tmp_path = tmp_path / "APY-full-s0-abc-def"  # a record is read from the folder of its run id
+    tmp_path.mkdir()
     store.write_record(tmp_path, record(H=0.25))
 
     def crash(*_):

@@ -38,10 +38,13 @@ def test_finished_and_failed_runs_are_planned_differently(tmp_path, data_root):
     for cell, status in zip(p.cells, ("done", "failed")):
         run = p.folder / cell.run_id
         run.mkdir(parents=True)
-        key = {"dataset": "APY", "row": "full", "seed_index": cell.seed_index,
-               "config_hash": "-", "data_fingerprint": "-"}
+        config_hash, fingerprint = cell.run_id.split("-")[3:5]
+        key = {"dataset": "APY", "row": "full", "seed_index": cell.seed_index, "seed": 0,
+               "config_hash": config_hash, "data_fingerprint": fingerprint}
+        scores = {"U": 0.5, "S": 0.5, "H": 0.5}
         store.write_record(run, {"schema": 1, "run_id": cell.run_id, "key": key,
-                                 "status": status, "synthetic": True, "metrics": {}})
+                                 "status": status, "synthetic": True,
+                                 "metrics": {"paper": scores, "last": scores}})
     p = plan(tmp_path, data_root, rows=("full",), seeds=(0, 1, 2), seeds_per_job=5)
     assert [c.status for c in p.cells] == ["done", "failed", "not launched"]
     assert [j.seed_indices for j in p.jobs] == [(1, 2)]

@@ -183,11 +183,12 @@ def test_load_records_reads_every_run_folder_and_skips_unfinished_ones(tmp_path)
     assert [r["key"]["seed_index"] for r in store.load_records(tmp_path)] == [0, 1]
 
 
-def test_unreadable_record_counts_as_absent_for_reports_as_for_sweeps(tmp_path):
+def test_unreadable_record_is_retrained_by_sweeps_and_refused_by_reports(tmp_path):
     write(tmp_path, [record(seed_index=0)])
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "record.json").write_text("{not json")
-    assert [r["key"]["seed_index"] for r in store.load_records(tmp_path)] == [0]
+    with pytest.raises(store.RecordError, match=r"run/record\.json: expected a JSON record"):
+        store.load_records(tmp_path)
     assert store.status_of(tmp_path / "run") == "incomplete"
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -374,7 +375,10 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
                 if text.lower() in ("0", "false", "no", "off"):
                     return False
                 raise ValueError
-            return kind(text)
+            parsed = kind(text)
+            if kind is float and not math.isfinite(parsed):
+                raise ValueError  # inf/nan: JSON records would store it as null
+            return parsed
         except ValueError:
             pass
     elif kind is float and isinstance(value, int) and not isinstance(value, bool):

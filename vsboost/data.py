@@ -29,6 +29,13 @@ FEATURE_DIM = 2048  # ResNet-101 pool5 width (docs/data.md)
 SPLITS = ("trainval_loc", "test_seen_loc", "test_unseen_loc")
 # CUB's class embedding: the 1024-d CNN-RNN sentence embedding, not 312 attributes (docs/data.md).
 SENT_FILE = {"CUB": "sent_splits.mat"}
+# The only variables read from any file (plus the synthetic benchmark's marker): a file may carry
+# others of any size, and they are never decompressed.
+VARIABLES = ("features", "labels", "att", *SPLITS, "synthetic")
+# choice: AWA2/res101.mat, the largest xlsa17 file, is 311 MB with a 2048 x 37322 float64 array
+# of 611 MB; these bounds leave room for bigger feature sets and stop a crafted file first.
+MAX_FILE_BYTES = 4 << 30
+MAX_ARRAY_BYTES = 4 << 30
 
 
 class DataError(UserError):
@@ -93,8 +100,11 @@ def load(
     *,
     normalize_sent: bool = True,
     device: str | torch.device | None = "cpu",
+    pins: dict[str, str] | None = None,
 ) -> Benchmark:
-    """Read, validate and preprocess one dataset; ``device=None`` picks CUDA when present."""
+    """Read, validate and preprocess one dataset; ``device=None`` picks CUDA when present.
+    ``pins``: {file name: sha256} the bytes must match before they are parsed (the lock's pins,
+    or the hashes a sweep planned with)."""
     root = Path(root)
     paths = [root / rel for rel in data_files(dataset)]
     fetch = (f"fix: run `bench data fetch -d {dataset}` (real data) or `bench data synth` "
@@ -108,7 +118,7 @@ def load(
             raise DataError(f"{path}: expected {path.name}, found no such file; {fetch}")
     mats, files = {}, {}
     for path in paths:
-        mats[path.name], files[path.name] = _read_mat(path, fetch)
+        mats[path.name], files[path.name] = _read_mat(path, fetch, (pins or {}).get(path.name))
     res_path, split_path = paths[0], paths[1]
     emb_path = paths[2] if len(paths) > 2 else split_path
 
@@ -130,8 +140,9 @@ def load(
     if labels.min() < 1:
         raise _error(res_path, "labels", "1-based class ids (min 1)", f"min label {labels.min()}",
                      "fix: add 1 to the labels (xlsa17 labels are 1-based)")
-    _finite(features, res_path, "features")
-    x = np.ascontiguousarray(features.T, dtype=np.float32)
+    with np.errstate(over="ignore"):  # an overflow becomes inf, which _finite names
+        x = np.ascontiguousarray(features.T, dtype=np.float32)
+    _finite(x, res_path, "features")  # after the cast: 1e39 is finite in float64, not float32
     y = labels - 1
     n_classes = int(y.max()) + 1
 
@@ -164,7 +175,8 @@ def load(
         hint = " (transposed: C x A)" if att.ndim == 2 and att.shape[0] == n_classes else ""
         raise _error(emb_path, "att", f"A x C with C = {n_classes} (the max label) columns",
                      f"shape {att.shape}{hint}", "fix: att and res101.mat labels must match")
-    _finite(att, emb_path, "att")
+    with np.errstate(over="ignore"):
+        _finite(att.astype(np.float32), emb_path, "att")  # the network sees it as float32
     att = np.ascontiguousarray(att, dtype=np.float64)
 
     # ===== class partition (docs/data.md: seen = trainval labels, unseen = test_unseen's) =====
@@ -221,28 +233,51 @@ def _scale(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     return [arr / top for arr in scaled] if top > 0 else scaled
 
 
-def _read_mat(path: Path, fetch: str) -> tuple[dict, str]:
-    """The variables of a MAT file (v4-v7 via scipy, v7.3 via h5py) and the sha256 of its bytes."""
+def _read_mat(path: Path, fetch: str, pin: str | None = None) -> tuple[dict, str]:
+    """The needed variables of a MAT file (v4-v7 via scipy, v7.3 via h5py) and the sha256 of its
+    bytes, hashed (and compared with ``pin``) before any parsing, sizes bounded."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise DataError(f"{path}: expected at most {MAX_FILE_BYTES:,} bytes, found {size:,}; "
+                        f"{fetch}")
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
+    if pin is not None and digest != pin:
+        raise DataError(f"{path}: sha256 {digest[:12]}… but {pin[:12]}… was expected "
+                        f"(datasets.lock or the sweep's plan), so it was not parsed; {fetch}")
     try:
         try:
-            return scipy.io.loadmat(io.BytesIO(raw)), digest
+            for name, shape, _kind in scipy.io.whosmat(io.BytesIO(raw)):
+                if name in VARIABLES:
+                    _bounded(path, name, int(np.prod(shape, dtype=np.float64)) * 8, fetch)
+            return scipy.io.loadmat(io.BytesIO(raw), variable_names=list(VARIABLES)), digest
         except NotImplementedError:  # scipy's answer to v7.3, which is HDF5
             with h5py.File(io.BytesIO(raw), "r") as mat:
                 # HDF5 keeps MATLAB's column-major order, so every array arrives transposed.
                 # Cell arrays (references) are not needed; keep their keys for the marker test.
-                return {
-                    key: np.asarray(item).T if item.dtype.kind != "O" else None
-                    for key, item in mat.items()
-                    if isinstance(item, h5py.Dataset)
-                }, digest
+                out = {}
+                for key in VARIABLES:
+                    item = mat.get(key)
+                    if isinstance(item, h5py.Dataset):
+                        _bounded(path, key, item.size * item.dtype.itemsize, fetch)
+                        out[key] = np.asarray(item).T if item.dtype.kind != "O" else None
+                return out, digest
+    except DataError:
+        raise
     except Exception as exc:  # any parser failure means the same thing to the person
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
         raise DataError(
             f"{path}: expected a MATLAB .mat file, found {len(raw)} bytes that do not parse "
             f"as one (not a MAT file or truncated; {reason}); {fetch}"
         ) from exc
+
+
+def _bounded(path: Path, key: str, nbytes: int, fetch: str) -> None:
+    """Refuse an array larger than MAX_ARRAY_BYTES before it is decompressed (sizes counted as
+    float64, what MATLAB stores by default)."""
+    if nbytes > MAX_ARRAY_BYTES:
+        raise _error(path, key, f"an array of at most {MAX_ARRAY_BYTES:,} bytes",
+                     f"{nbytes:,} bytes", fetch)
 
 
 def _error(path: Path, key: str, expected: str, found: str, fix: str) -> DataError:

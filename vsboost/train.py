@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from vsboost import evaluate
 from vsboost.config import Config, epoch_steps
 from vsboost.data import Benchmark
+from vsboost.errors import UserError
 from vsboost.losses import (
     critic_loss,
     gradient_penalty,
@@ -102,11 +103,10 @@ def _train(
     start_epoch, history, diverged = 0, [[] for _ in seeds], [None] * members
     repl_draws, wall_before = 0, 0.0
     if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, map_location=dev, weights_only=False)
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{checkpoint}: checkpoint of an older trainer; delete it")
+        state = load_checkpoint(checkpoint, dev)
         if state["seeds"] != list(seeds) or state["config_hash"] != cfg.hash():
-            raise ValueError(f"{checkpoint}: checkpoint belongs to another run; delete it")
+            raise CheckpointError(f"{checkpoint}: checkpoint belongs to another run; fix: "
+                                  "delete it")
         model.load_state_dict(state)
         start_epoch, history, diverged = state["epoch"], state["history"], state["diverged"]
         repl_draws, wall_before = state["repl_draws"], state["wall_s"]
@@ -140,7 +140,9 @@ def _train(
                         entry["relation_same"], entry["relation_other"] = relation[m].tolist()
                     entry["wall_s"] = wall_before + time.perf_counter() - t0
                     history[m].append(entry)
-        due = cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0
+        # The last epoch too: a training whose records then cannot be written (disk full) is
+        # kept whole, and the rerun resumes past the loop.
+        due = cfg.checkpoint_every and ((epoch + 1) % cfg.checkpoint_every == 0 or last)
         if checkpoint is not None and due:
             _save(checkpoint, {
                 **model.state_dict(), "format": CHECKPOINT_FORMAT, "epoch": epoch + 1,
@@ -398,6 +400,37 @@ def _feature_sample(data: Benchmark, G, E, member: int, gen: torch.Generator, no
             "seen_raw": s_x, "seen_refined": refine(s_x), "seen_y": s_y,
         }
     return {k: v.cpu().numpy() for k, v in out.items()}
+
+
+class CheckpointError(UserError):
+    """A checkpoint file that is not one this trainer wrote; one line naming the file."""
+
+
+# Every key a checkpoint holds (see the _save call in _train); anything else is not ours.
+CHECKPOINT_KEYS = frozenset({"nets", "opts", "rng", "format", "epoch", "seeds", "config_hash",
+                             "history", "diverged", "repl_draws", "wall_s"})
+
+
+def load_checkpoint(path: Path, dev: torch.device) -> dict:
+    """A checkpoint read with pickle disabled (``weights_only=True``): results folders travel
+    between people, and a full unpickle would run whatever code a crafted file carries. Anything
+    that is not a checkpoint of this trainer raises :class:`CheckpointError` naming the file."""
+    fix = "fix: delete it (the run restarts from epoch 0)"
+    if not Path(path).is_file() or Path(path).is_symlink():
+        raise CheckpointError(f"{path}: expected a checkpoint file, found something else; {fix}")
+    try:
+        state = torch.load(path, map_location=dev, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read means the same to a person
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise CheckpointError(f"{path}: expected a checkpoint of this trainer, found a file "
+                              f"that does not load with pickle disabled ({reason}); {fix}") from exc
+    if isinstance(state, dict) and state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: checkpoint of an older trainer; {fix}")
+    if not isinstance(state, dict) or set(state) != CHECKPOINT_KEYS:
+        found = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"{path}: expected a checkpoint holding {sorted(CHECKPOINT_KEYS)}, "
+                              f"found {found}; {fix}")
+    return state
 
 
 def _save(path: Path, state: dict) -> None:

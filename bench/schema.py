@@ -1,0 +1,140 @@
+"""The one schema of a run record, checked before anything uses a record.
+
+Records travel: results folders are shared on clusters, attached to pull requests, sent as
+tarballs. So a record is input, not our own memory: :func:`problem` checks every field a reader
+uses (types, ranges, finite numbers, a run id equal to its folder's name and to the id its key
+makes) and says which field is wrong. :mod:`bench.store` calls it on every read and write.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from vsboost.config import DATASETS, ROWS
+
+SCHEMAS = (1,)  # record schemas this code reads
+RECORD_STATUSES = ("done", "diverged", "failed")
+KEY_FIELDS = ("dataset", "row", "seed_index", "seed", "config_hash", "data_fingerprint")
+# choice: a sweep has a handful of seeds; a bound keeps one crafted record from making a report
+# allocate a table of 10**9 seeds.
+MAX_SEED_INDEX = 999
+RATES = frozenset({"U", "S", "H", "acc", "czsl"})  # accuracies: fractions in [0, 1]
+PLAIN = re.compile(r"[A-Za-z0-9_.]{1,64}")  # hashes and fingerprints: one safe file-name part
+# (field, expected, found), or None when the record holds the schema.
+Problem = tuple[str, str, Any] | None
+
+
+def problem(record: Any, folder_name: str | None = None) -> Problem:
+    """What is wrong with ``record``; ``folder_name``: the run folder it was read from (its name
+    must be the record's run id)."""
+    from bench.store import run_id  # store imports this module
+
+    if not isinstance(record, dict):
+        return "(top level)", "a JSON object", type(record).__name__
+    if record.get("schema") not in SCHEMAS:
+        return "schema", f"one of {', '.join(map(str, SCHEMAS))}", record.get("schema")
+    key = record.get("key")
+    if not isinstance(key, dict):
+        return "key", f"an object holding {', '.join(KEY_FIELDS)}", type(key).__name__
+    for field, wrong in _key_problems(key):
+        return f"key.{field}", *wrong
+    rid = record.get("run_id")
+    made = run_id(key["dataset"], key["row"], key["seed_index"], key["config_hash"],
+                  key["data_fingerprint"])
+    if rid != made:
+        return "run_id", f"{made!r} (the id its key makes)", rid
+    if folder_name is not None and folder_name != rid:
+        return "run_id", f"the name of its folder {folder_name!r}", rid
+    status = record.get("status")
+    if status not in RECORD_STATUSES:
+        return "status", f"one of {', '.join(RECORD_STATUSES)}", status
+    if not isinstance(record.get("synthetic"), bool):
+        return "synthetic", "true or false", record.get("synthetic")
+    for field in ("profile", "error"):
+        if not isinstance(record.get(field), (str, type(None))):
+            return field, "a string or null", record.get(field)
+    for field in ("data", "deviations", "config", "sampler", "provenance"):
+        if not isinstance(record.get(field, {}), dict):
+            return field, "an object", type(record.get(field)).__name__
+    epoch = record.get("diverged_epoch")
+    if epoch is not None and not _count(epoch, low=1):
+        return "diverged_epoch", "null or an epoch >= 1", epoch
+    metrics = record.get("metrics")
+    if status == "done":
+        if not isinstance(metrics, dict):
+            return "metrics", "an object (status is done)", type(metrics).__name__
+        for part in ("paper", "last"):
+            if not isinstance(metrics.get(part), dict) or any(
+                    m not in metrics[part] for m in ("U", "S", "H")):
+                return f"metrics.{part}", "an object holding U, S and H", metrics.get(part)
+    elif metrics is not None and not isinstance(metrics, dict):
+        return "metrics", "an object or null", type(metrics).__name__
+    wrong = _numbers(metrics or {}, "metrics")
+    if wrong:
+        return wrong
+    history = record.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
+        return "history", "a list of objects, one per evaluated epoch", type(history).__name__
+    for i, entry in enumerate(history):
+        wrong = _numbers(entry, f"history[{i}]", nulls=True)
+        if wrong:
+            return wrong
+    return None
+
+
+def _key_problems(key: dict):
+    missing = [f for f in KEY_FIELDS if f not in key]
+    if missing:
+        yield missing[0], ("present", "nothing")
+        return
+    if key["dataset"] not in DATASETS:
+        yield "dataset", (f"one of {', '.join(DATASETS)}", key["dataset"])
+    if key["row"] not in ROWS:
+        yield "row", (f"one of {', '.join(ROWS)}", key["row"])
+    if not _count(key["seed_index"], high=MAX_SEED_INDEX):
+        yield "seed_index", (f"a whole number in 0..{MAX_SEED_INDEX}", key["seed_index"])
+    if not _count(key["seed"], high=2**63 - 1):
+        yield "seed", ("a whole number >= 0", key["seed"])
+    for field in ("config_hash", "data_fingerprint"):
+        if not isinstance(key[field], str) or not PLAIN.fullmatch(key[field]):
+            yield field, ("up to 64 letters, digits, '_' or '.'", key[field])
+
+
+def _count(value: Any, low: int = 0, high: int = 10**9) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _numbers(tree: dict, where: str, nulls: bool = False) -> Problem:
+    """Every leaf of a metrics/history object: a finite number (accuracies in [0, 1]); null only
+    where the writer turns a non-finite loss into null (history)."""
+    for name, value in tree.items():
+        field = f"{where}.{name}"
+        if isinstance(value, dict):
+            wrong = _numbers(value, field, nulls)
+            if wrong:
+                return wrong
+            continue
+        if value is None and nulls:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+                value):
+            return field, "a finite number", value
+        if name in RATES and not 0 <= value <= 1:
+            return field, "an accuracy in [0, 1] (a fraction, not a percentage)", value
+    return None
+
+
+def reference_problem(body: Any) -> Problem:
+    """The same for a reference record (``_reference/<DS>-<fp8>.json``, bench.store)."""
+    if not isinstance(body, dict) or body.get("kind") != "reference":
+        return "kind", "'reference'", body.get("kind") if isinstance(body, dict) else body
+    if body.get("dataset") not in DATASETS:
+        return "dataset", f"one of {', '.join(DATASETS)}", body.get("dataset")
+    if not isinstance(body.get("data_fingerprint"), str):
+        return "data_fingerprint", "a string", body.get("data_fingerprint")
+    metrics = body.get("metrics")
+    if not isinstance(metrics, dict) or any(m not in metrics for m in ("U", "S", "H")):
+        return "metrics", "an object holding U, S and H", metrics
+    return _numbers(metrics, "metrics")
