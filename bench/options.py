@@ -108,9 +108,9 @@ def training_options(f):
     for decorator in reversed([
         option("--profile", type=click.Choice(["paper", "smoke", "regress"]), default="paper",
                section="Training",
-               help="Hyperparameter profile: 'paper' (the paper's settings, see vsboost/config.py)"
-                    ", 'smoke' (tiny, for tests and the demo; never the paper's settings) or "
-                    "'regress' (smoke in float64, for the regression check)."),
+               help="Hyperparameter profile (vsboost/config.py): 'paper', the paper's "
+                    "settings; 'smoke', tiny, for tests and the demo; 'regress', smoke in "
+                    "float64."),
         option("--set", "sets", multiple=True, metavar="KEY=VALUE", section="Training",
                help="Override one config value for every run, e.g. --set gan_epochs=50 "
                     "(repeatable; the keys are the fields of vsboost/config.py's Config)."),
