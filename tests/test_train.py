@@ -34,7 +34,9 @@ def _numbers(result):
 def test_every_row_learns_well_above_chance(apy, row):
     # 45 epochs (choice): plain and rml only begin to place unseen images around epoch 25 at this
     # size, and the last epoch's U (chosen by nobody) swings around chance until well after.
-    cfg = make_config("APY", row, "smoke", {**TINY, "gan_epochs": 45})
+    # float64: in float32 the last bits of other CPU kernels grow through GAN training into
+    # points of H (docs/regression.md), so the same seed could pass here and fail elsewhere.
+    cfg = make_config("APY", row, "smoke", {**TINY, "gan_epochs": 45, "dtype": "float64"})
     (result,) = train(apy, cfg, [11])
     assert result.status == "done"
     chance = 1 / apy.n_classes  # GZSL predicts over all S+U classes

@@ -283,7 +283,7 @@ def test_a_second_run_of_a_run_in_training_names_no_record_that_does_not_exist(
     finally:
         lock.release()
     assert "record: " not in result.output
-    assert "another process is training it" in result.output
+    assert "held by another process" in result.output
 
 
 def test_every_fetch_hint_is_a_command_the_cli_accepts():
