@@ -160,7 +160,7 @@ def select(records: list[dict], dataset: str, row: str,
 
     def rank(item):
         (chash, fp), members = item
-        finished = sum(m["status"] != "failed" for m in members)
+        finished = sum(m["status"] in ("done", "diverged") for m in members)
         return (-len(members), -finished, chash, fp)
 
     ordered = sorted(groups.items(), key=rank)

@@ -7,6 +7,8 @@ folder alone (DomainBed's idea: relaunching a sweep is how it resumes):
 - ``not launched``: no folder;
 - ``incomplete``: a folder without a record (killed, or running right now: see :func:`is_running`);
 - ``failed``: a record with status ``failed``; never counted, retried by the next sweep;
+- ``cancelled`` / ``timeout``: a record saying the cluster job was cancelled (``scancel``) or ran
+  out of time and requeues; like ``failed``, never counted and retried by the next sweep;
 - ``done`` / ``diverged``: finished; never retrained.
 
 ``record.json`` is written last and atomically (:func:`vsboost.files.atomic_write`), so a record
@@ -44,7 +46,8 @@ REFERENCE_METHOD = ("closed-form ridge from class embedding to class-mean featur
 LOCK_DIR = "_locks"
 
 FINISHED = ("done", "diverged")
-RECORD_STATUSES = ("done", "diverged", "failed")  # what a record can say
+UNFINISHED = ("failed", "cancelled", "timeout")  # records of runs the next sweep retries
+RECORD_STATUSES = (*FINISHED, *UNFINISHED)  # what a record can say
 STATUSES = (*RECORD_STATUSES, "incomplete", "not launched")  # what a run can be
 KEY_FIELDS = ("dataset", "row", "seed_index", "config_hash", "data_fingerprint")
 
