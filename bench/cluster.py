@@ -16,7 +16,9 @@ waits, and recorded as it ended.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import signal
 import subprocess
@@ -141,7 +143,9 @@ def run(plan, cluster: str | None, options: dict, *, max_requeues: int = 3) -> N
 def _submit(executor, folder: Path, jobs: list[runner.Job]) -> list:
     before = set(folder.glob("**/*")) if folder.is_dir() else set()
     try:
-        return executor.map_array(TrainJob(), jobs)
+        # submitit prints sbatch's stderr before raising; the error line below says it once
+        with contextlib.redirect_stderr(io.StringIO()):
+            return executor.map_array(TrainJob(), jobs)
     except (FailedJobError, subprocess.CalledProcessError, OSError) as exc:
         for path in sorted(set(folder.glob("**/*")) - before, reverse=True):
             path.rmdir() if path.is_dir() else path.unlink()
@@ -216,7 +220,8 @@ def _wait(waiting: list, cluster: str) -> None:
                     states = queue_states([h.job_id for _, h in left])
                     _refuse_never(left, states)
                     counts = Counter(s for s, _ in states.values())
-                    reasons = sorted({r for s, r in states.values() if s == "PENDING" and r != "None"})
+                    reasons = sorted({r for s, r in states.values()
+                                      if s == "PENDING" and r != "None"})
                     bar.set_postfix_str(
                         f"pending {counts['PENDING']}"
                         + (f" ({', '.join(reasons)})" if reasons else "")
