@@ -210,14 +210,18 @@ def _wait(waiting: list, cluster: str) -> None:
     try:
         with tqdm(total=len(left), desc="jobs", unit="job") as bar:
             while left:
-                for pair in [p for p in left if p[1].done()]:
+                states = queue_states([h.job_id for _, h in left]) if cluster == "slurm" else {}
+                # A job that left the queue is asked about at once: submitit's own sacct polls
+                # slow down to one a minute, and a requeued job would wait for them.
+                for pair in [p for p in left
+                             if p[1].done(force_check=cluster == "slurm"
+                                          and p[1].job_id not in states)]:
                     left.remove(pair)
                     _collect(*pair)
                     bar.update()
                 if not left:
                     break
                 if cluster == "slurm":
-                    states = queue_states([h.job_id for _, h in left])
                     _refuse_never(left, states)
                     counts = Counter(s for s, _ in states.values())
                     reasons = sorted({r for s, r in states.values()
@@ -253,6 +257,9 @@ def _collect(job: runner.Job, handle) -> None:
         status = STOPPED.get(handle.state.split()[0]) if handle.state else None
         if status is not None:
             runner.record_stopped(job, status, f"job {handle.job_id} {handle.state.lower()}")
+        else:  # out of requeues, the job recorded its runs timeout itself and exited with an error
+            said = {store.status_of(Path(job.folder) / rid) for rid in runner.run_ids(job).values()}
+            status = said.pop() if len(said) == 1 and said <= set(STOPPED.values()) else None
         what = _describe(job)
         if status is not None:
             tqdm.write(f"{what}: {status} (job {handle.job_id}); rerun to resume")

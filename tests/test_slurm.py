@@ -94,8 +94,9 @@ def test_a_job_that_can_never_be_scheduled_is_cancelled_and_named_with_the_optio
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: job ") and "PartitionConfig" in last
     assert "--cpus-per-job" in last
-    remembered = json.loads((tmp_path / "s" / "_submitit" / cluster.JOBS_FILE).read_text())
-    wait_until(lambda: not queued(remembered), 30, "the jobs to leave the queue")
+    job_id = last.split()[2]
+    wait_until(lambda: not queued([job_id]), 30, "the job to leave the queue")
+    assert not (tmp_path / "s").exists()
 
 
 def test_scancel_of_a_running_job_records_its_runs_cancelled_and_frees_their_locks(
