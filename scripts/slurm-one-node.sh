@@ -46,6 +46,7 @@ CPUS=$(nproc)
 MEM=$(( $(free -m | awk '/^Mem:/{print $2}') * 85 / 100 ))  # choice: leave 15% to the OS
 MYSQL_PORT=${SLURM_ONE_NODE_DB_PORT:-3307}  # choice: not 3306, so a system MariaDB can coexist
 mkdir -p "$DIR"/{etc,log,munge,mysql,run,spool/ctld,spool/d}
+chmod 755 "$DIR"  # munged runs as the munge user: it must reach DIR/munge (mktemp -d makes 700)
 chown munge:munge "$DIR/munge"; chmod 700 "$DIR/munge"
 mkdir -p /run/munge; chown munge:munge /run/munge
 : > "$PIDS"
