@@ -75,6 +75,8 @@ class Cell:
     seeds: list[int] = field(default_factory=list)
     diverged: int = 0
     failed: int = 0
+    cancelled: int = 0  # by the cluster (scancel)
+    timeout: int = 0  # out of time after its requeues
     left_out: list[str] = field(default_factory=list)
     deviations: list[str] = field(default_factory=list)  # settings changed from the profile
 
@@ -110,9 +112,11 @@ class Cell:
         if self.complete:
             return (self.ours() + (" †" if self.deviations else "")
                     + (f" · diverged ({self.diverged})" if self.diverged else ""))
-        broken = [f"{word} ({k})" for word, k in (("diverged", self.diverged),
-                                                  ("failed", self.failed)) if k]
-        pending = self.expected - self.n - self.diverged - self.failed
+        broken = [f"{word} ({k})" for word, k in (
+            ("diverged", self.diverged), ("failed", self.failed), ("cancelled", self.cancelled),
+            ("timeout", self.timeout)) if k]
+        pending = (self.expected - self.n - self.diverged - self.failed - self.cancelled
+                   - self.timeout)
         if self.n == 0 and pending <= 0 and broken:
             return ", ".join(broken)
         return ", ".join([f"— {self.n}/{self.expected} seeds done", *broken])
@@ -189,7 +193,7 @@ def select(records: list[dict], dataset: str, row: str,
 
     def rank(item):
         chash, members = item
-        finished = sum(m["status"] != "failed" for m in members)
+        finished = sum(m["status"] in ("done", "diverged") for m in members)
         newest = max((m.get("provenance") or {}).get("finished") or "" for m in members)
         return (len(members), finished, newest, chash)
 
@@ -211,6 +215,8 @@ def cell(records: list[dict], dataset: str, row: str, metric: str, protocol: str
             out.seeds.append(r["key"]["seed_index"])
         elif r["status"] == "diverged":
             out.diverged += 1
+        elif r["status"] in ("cancelled", "timeout"):
+            setattr(out, r["status"], getattr(out, r["status"]) + 1)
         else:
             out.failed += 1
     return out

@@ -242,7 +242,7 @@ def _plan(datasets, rows, seed_indices, *, seeds_per_job: int, **kw):
 
 
 def _sweep(datasets, rows, seeds: int, *, launcher, jobs, seeds_per_job, cluster, partition,
-           timeout_min, gpus_per_job, cpus_per_job, mem_gb, dry_run, **kw):
+           timeout_min, gpus_per_job, cpus_per_job, mem_gb, max_requeues, dry_run, **kw):
     if launcher == "submitit":
         _need_submitit()
     plan = _plan(datasets, rows, range(seeds), seeds_per_job=seeds_per_job, **kw)
@@ -250,9 +250,15 @@ def _sweep(datasets, rows, seeds: int, *, launcher, jobs, seeds_per_job, cluster
         for job in plan.jobs:
             click.echo(f"would run {job.dataset} {job.row} seeds {list(job.seed_indices)}")
         return plan, plan.cells
-    options = {"timeout_min": timeout_min, "gpus_per_node": gpus_per_job,
-               "cpus_per_task": cpus_per_job, "mem_gb": mem_gb, "slurm_partition": partition}
-    cells = _execute(plan, launcher=launcher, jobs=jobs,
+    options = {}
+    if launcher == "submitit":
+        from bench.cluster import resources
+
+        seeds_in_job = max((len(j.seed_indices) for j in plan.jobs), default=1)
+        options = {"timeout_min": timeout_min, "slurm_partition": partition,
+                   **resources(kw["device"], seeds_in_job, gpus=gpus_per_job, cpus=cpus_per_job,
+                               mem_gb=mem_gb)}
+    cells = _execute(plan, launcher=launcher, jobs=jobs, max_requeues=max_requeues,
                      cluster=None if cluster == "auto" else cluster, submitit_options=options)
     return plan, cells
 

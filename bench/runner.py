@@ -17,9 +17,10 @@ import socket
 import subprocess
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import filelock
 import numpy as np
 from tqdm import tqdm
 
@@ -31,6 +32,24 @@ from vsboost.files import atomic_path
 # results never live here: their locations come from vsboost.settings.
 SOURCE = Path(__file__).resolve().parents[1]
 PCA_DIMS = 50  # choice: features.npz holds the t-SNE sample reduced to 50 dims per space
+# The GPU of this worker process, set by the local launcher's pool (bench.sweep): each worker
+# trains on its own device instead of all on cuda:0.
+_worker_device: str | None = None
+
+
+class Stopped(BaseException):
+    """The cluster stopped this job (cancelled, or out of time with no requeue left): raised by
+    a signal handler, so a BaseException like KeyboardInterrupt, never caught as a trainer error.
+    Its members are recorded with ``status`` instead of ``failed``."""
+
+    def __init__(self, status: str, why: str):
+        super().__init__(why)
+        self.status = status
+
+
+def set_worker_device(device: str) -> None:
+    global _worker_device
+    _worker_device = device
 
 
 @dataclass(frozen=True)
@@ -73,10 +92,11 @@ def run_job(job: Job) -> dict[int, str]:
         import torch
 
         torch.set_num_threads(job.threads)
+    if _worker_device is not None and job.device in (None, "cuda"):
+        job = replace(job, device=_worker_device)
     folder = Path(job.folder)
     cfg = config.make_config(job.dataset, job.row, job.profile, dict(job.overrides))
-    rids = {i: store.run_id(job.dataset, job.row, i, cfg.hash(), job.fingerprint)
-            for i in job.seed_indices}
+    rids = run_ids(job)
     locks = _claim(folder, rids)
     outcome = {i: "skipped" for i in rids if i not in locks}
     if not locks:
@@ -113,6 +133,14 @@ def run_job(job: Job) -> dict[int, str]:
             results = train.train(data, cfg, seeds, device=job.device, checkpoint=ckpt,
                                    progress=progress, feature_sample=bool(set(members)
                                                                           & set(job.features)))
+    except Stopped as stop:
+        for i in members:
+            run_dir = folder / rids[i]
+            store.append_log(run_dir, f"{_now()} {stop.status}: {stop}")
+            store.write_record(run_dir, _run_record(
+                job, cfg, i, rids[i], stop.status, error=str(stop),
+                wall=time.perf_counter() - t0, started=started, members=members))
+        raise
     except Exception as exc:  # noqa: BLE001 - any trainer error becomes a failed record
         error = one_line(exc)
         trace = traceback.format_exc()
@@ -171,6 +199,40 @@ def _record_unwritable(job: Job, cfg, rids: dict[int, str], members: list[int],
         + (f"its checkpoint {ckpt} is kept; " if kept else "")
         + "fix: free space or make the folder writable, then rerun (it resumes from the "
         "checkpoint)") from exc
+
+
+def run_ids(job: Job) -> dict[int, str]:
+    """{seed index: run id} of the job's members."""
+    from vsboost import config
+
+    chash = config.make_config(job.dataset, job.row, job.profile, dict(job.overrides)).hash()
+    return {i: store.run_id(job.dataset, job.row, i, chash, job.fingerprint)
+            for i in job.seed_indices}
+
+
+def record_stopped(job: Job, status: str, why: str, *, wait_s: float = 60) -> None:
+    """Record the job's unfinished members as ``status`` (cancelled, timeout) when the cluster
+    ended the job before it could say so itself (cancelled while queued, or killed). Waits up to
+    ``wait_s`` for a member's lock: a killed job's process may still be exiting."""
+    from vsboost import config
+
+    folder = Path(job.folder)
+    cfg = config.make_config(job.dataset, job.row, job.profile, dict(job.overrides))
+    for i, rid in run_ids(job).items():
+        lock = store.run_lock(folder, rid)
+        try:
+            lock.acquire(timeout=wait_s)
+        except filelock.Timeout:
+            continue  # still held: the run's own process records it
+        try:
+            if store.status_of(folder / rid) in ("not launched", "incomplete"):
+                (folder / rid).mkdir(parents=True, exist_ok=True)
+                store.append_log(folder / rid, f"{_now()} {status}: {why}")
+                store.write_record(folder / rid, _run_record(
+                    job, cfg, i, rid, status, error=why, wall=0.0, started=_now(), members=[i]))
+        finally:
+            lock.release()
+    store.write_runs_csv(folder)
 
 
 def _claim(folder: Path, rids: dict[int, str]) -> dict:
@@ -265,6 +327,7 @@ def _environment(device: str | None) -> dict:
         "python": platform.python_version(), "torch": torch.__version__,
         "cuda": torch.version.cuda if dev.type == "cuda" else None,
         "device": dev.type,
+        "device_index": dev.index,  # which GPU of the node (the local launcher's worker's)
         "device_name": name,
         "host": socket.gethostname(),
     }

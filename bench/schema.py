@@ -15,7 +15,9 @@ from typing import Any
 from vsboost.config import DATASETS, ROWS
 
 SCHEMAS = (1,)  # record schemas this code reads
-RECORD_STATUSES = ("done", "diverged", "failed")
+FINISHED = ("done", "diverged")
+UNFINISHED = ("failed", "cancelled", "timeout")  # records of runs the next sweep retries
+RECORD_STATUSES = (*FINISHED, *UNFINISHED)  # what a record can say
 KEY_FIELDS = ("dataset", "row", "seed_index", "seed", "config_hash", "data_fingerprint")
 # choice: a sweep has a handful of seeds; a bound keeps one crafted record from making a report
 # allocate a table of 10**9 seeds.

@@ -7,6 +7,8 @@ folder alone (DomainBed's idea: relaunching a sweep is how it resumes):
 - ``not launched``: no folder;
 - ``incomplete``: a folder without a record (killed, or running right now: see :func:`is_running`);
 - ``failed``: a record with status ``failed``; never counted, retried by the next sweep;
+- ``cancelled`` / ``timeout``: a record saying the cluster job was cancelled (``scancel``) or ran
+  out of time and requeues; like ``failed``, never counted and retried by the next sweep;
 - ``done`` / ``diverged``: finished; never retrained.
 
 ``record.json`` is written last and atomically (:func:`vsboost.files.atomic_write`), so a record
@@ -48,7 +50,7 @@ REFERENCE_METHOD = ("closed-form ridge from class embedding to class-mean featur
                     "predicted centre over S+U; no training")
 LOCK_DIR = "_locks"
 
-FINISHED = ("done", "diverged")
+FINISHED, UNFINISHED = schema.FINISHED, schema.UNFINISHED  # retried: the unfinished
 RECORD_STATUSES = schema.RECORD_STATUSES  # what a record can say
 STATUSES = (*RECORD_STATUSES, "incomplete", "not launched")  # what a run can be
 

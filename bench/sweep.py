@@ -4,7 +4,8 @@ Planning validates everything (every cell's config, the data, the results folder
 written, so a bad option never leaves a half-made results folder. Pending seeds of one
 (dataset, row) are grouped into jobs of up to ``seeds_per_job`` members, which the trainer trains in
 one batched pass. Launchers: ``local`` (in this process, or ``jobs`` worker processes) and
-``submitit`` (one cluster job per job; its ``local`` cluster runs them as local processes).
+``submitit`` (one cluster job per job, :mod:`bench.cluster`; its ``local`` cluster runs them as
+local processes).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import shutil
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -22,7 +24,7 @@ from tqdm import tqdm
 from bench import runner, store
 from vsboost import settings
 
-PENDING = ("not launched", "incomplete", "failed")
+PENDING = ("not launched", "incomplete", *store.UNFINISHED)
 FEATURES = ("auto", "all", "none")
 
 
@@ -170,29 +172,36 @@ def summary(cells: Sequence[RunState]) -> str:
     text = (f"{len(cells)} runs: {finished} done"
             + (f" ({n['diverged']} diverged)" if n["diverged"] else "")
             + f" / {n['failed']} failed / {n['incomplete']} incomplete"
+            + "".join(f" / {n[s]} {s}" for s in ("cancelled", "timeout") if n[s])
             + f" / {n['not launched']} not launched -> {to_run} to run")
     if n["running"]:
         text += f" ({n['running']} running in another process)"
     return text
 
 
-def execute(plan: Plan, *, launcher: str = "local", jobs: int = 1, cluster: str | None = None,
-            submitit_options: dict | None = None) -> list[RunState]:
+def execute(plan: Plan, *, launcher: str = "local", jobs: int | None = 1,
+            cluster: str | None = None, submitit_options: dict | None = None,
+            max_requeues: int = 3) -> list[RunState]:
     """Run every job of the plan; returns the cells' statuses afterwards. A job that crashes its
-    worker is reported and the others go on (its runs stay incomplete and are retried next time)."""
-    if launcher == "local" and any(j.device == "cuda" for j in plan.jobs):
-        import torch
+    worker is reported and the others go on (its runs stay incomplete and are retried next time).
+    ``jobs`` None: one worker per GPU with --device cuda, else 1."""
+    if plan.jobs and launcher == "submitit":
+        from bench import cluster as clusters
 
-        if not torch.cuda.is_available():
-            raise store.BenchError("--device cuda: expected a CUDA device, found none; "
-                                   "use --device auto or --device cpu")
-    if plan.jobs:
+        existed = plan.folder.exists()
+        try:
+            clusters.run(plan, cluster, submitit_options or {}, max_requeues=max_requeues)
+        except store.BenchError:
+            if not existed:  # a refused submission leaves nothing behind
+                shutil.rmtree(plan.folder, ignore_errors=True)
+            raise
+        write_references(plan)
+    elif plan.jobs:
+        devices = worker_devices(plan.jobs[0].device, jobs)
         plan.folder.mkdir(parents=True, exist_ok=True)
         write_references(plan)
-        if launcher == "submitit":
-            _run_submitit(plan, cluster, submitit_options or {})
-        elif jobs > 1:
-            _run_pool(plan, jobs)
+        if len(devices) > 1:
+            _run_pool(plan, devices)
         else:
             _run_here(plan)
     if plan.folder.is_dir():
@@ -225,30 +234,46 @@ def _run_here(plan: Plan) -> None:
         _report(job, runner.run_job(job))
 
 
-def _run_pool(plan: Plan, workers: int) -> None:
+def worker_devices(device: str | None, jobs: int | None) -> list[str | None]:
+    """The device of each local worker: with --device cuda (or auto on a machine with CUDA), the
+    visible GPUs round-robin, one per worker, as many workers as GPUs unless ``jobs`` says;
+    otherwise ``jobs`` workers (default 1) on ``device``."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise store.BenchError("--device cuda: expected a CUDA device, found none; "
+                               "use --device auto or --device cpu")
+    gpus = torch.cuda.device_count() if device in (None, "cuda") and torch.cuda.is_available() \
+        else 0
+    if gpus == 0:
+        return [device] * (jobs or 1)
+    return [f"cuda:{k % gpus}" for k in range(jobs or (gpus if device == "cuda" else 1))]
+
+
+def _run_pool(plan: Plan, devices: list[str | None]) -> None:
+    workers = len(devices)
     # Workers share the cores; without this each would start one torch thread per core.
     threads = max(1, (os.cpu_count() or 1) // workers)
     jobs = [replace(j, progress=False, threads=threads) for j in plan.jobs]
     # spawn, not fork: forking a process that has initialised torch's thread pools can deadlock.
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+    # Each worker takes one device from the queue when it starts and trains on it alone.
+    queue = context.SimpleQueue()
+    for device in devices:
+        queue.put(device)
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
+                                                initializer=_take_device,
+                                                initargs=(queue,)) as pool:
         futures = {pool.submit(runner.run_job, job): job for job in jobs}
         done = concurrent.futures.as_completed(futures)
         for future in tqdm(done, total=len(futures), desc="jobs", unit="job"):
             _collect(futures[future], future.result)
 
 
-def _run_submitit(plan: Plan, cluster: str | None, options: dict) -> None:
-    import submitit
-
-    executor = submitit.AutoExecutor(folder=plan.folder / "_submitit", cluster=cluster)
-    executor.update_parameters(name=f"bench-{plan.folder.name}", **options)
-    jobs = [replace(j, progress=False) for j in plan.jobs]
-    submitted = executor.map_array(runner.run_job, jobs)
-    tqdm.write(f"submitted {len(submitted)} jobs to {executor.cluster}; logs in "
-               f"{plan.folder / '_submitit'}")
-    for job, handle in tqdm(list(zip(jobs, submitted, strict=True)), desc="jobs", unit="job"):
-        _collect(job, handle.result)
+def _take_device(queue) -> None:
+    device = queue.get()
+    if device is not None:
+        runner.set_worker_device(device)
 
 
 def _collect(job: runner.Job, result) -> None:

@@ -86,6 +86,13 @@ def test_cell_reports_failed_and_diverged_runs():
         "— 1/3 seeds done, failed (1)"
 
 
+def test_cell_says_which_runs_the_cluster_cancelled_or_timed_out():
+    stopped = [record(seed_index=0), record(seed_index=1, status="cancelled"),
+               record(seed_index=2, status="timeout")]
+    assert cell(stopped, "CUB", "full", "H", "paper", 4).text() == \
+        "— 1/4 seeds done, cancelled (1), timeout (1)"
+
+
 def test_runs_with_another_config_hash_are_left_out_and_named():
     recs = [record(seed_index=i, H=0.6) for i in range(3)]
     recs.append(record(seed_index=0, H=0.1, config_hash="bbbbbbbbbbbb"))

@@ -163,10 +163,15 @@ def adam(params, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer
     One pass over each parameter, its gradient and both moments per step instead of about ten
     elementwise passes: the optimiser steps are memory-bound (the critic step alone updates ~30M
     floats), so this matters on CPU as much as on GPU. Same update rule, same numbers up to float
-    rounding. torch < 2.4 has no fused CPU kernel: fall back to the multi-tensor one.
+    rounding. torch < 2.4 has no fused CPU kernel: the multi-tensor one there. Decided from the
+    version, not by catching the constructor's error: a broad ``except`` there would also swallow
+    an exception a signal handler raises mid-call (a cluster job's time limit).
     """
     params = list(params)
-    try:
+    if _FUSED_CPU or all(p.is_cuda for p in params):
         return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
-    except RuntimeError:
-        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
+    return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
+
+
+# lineage: torch 2.4 release notes (fused Adam on CPU)
+_FUSED_CPU = torch.torch_version.TorchVersion(torch.__version__) >= "2.4"
