@@ -31,7 +31,7 @@ def code_lines(text: str) -> list[str]:
     blocks = re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S)
     lines = []
     for block in blocks:
-        for line in block.splitlines():
+        for line in block.replace("\\\n", " ").splitlines():  # continuation lines joined
             line = re.split(r"\s+#", line, maxsplit=1)[0].strip()
             if line and not line.startswith("#"):
                 lines.extend(part.strip() for part in line.split("&&"))
