@@ -93,7 +93,7 @@ def _key_problems(key: dict):
         return
     if key["dataset"] not in DATASETS:
         yield "dataset", (f"one of {', '.join(DATASETS)}", key["dataset"])
-    if key["row"] not in ROWS:
+    if key["row"] not in tuple(ROWS):  # a tuple: an unhashable value is simply not in it
         yield "row", (f"one of {', '.join(ROWS)}", key["row"])
     if not _count(key["seed_index"], high=MAX_SEED_INDEX):
         yield "seed_index", (f"a whole number in 0..{MAX_SEED_INDEX}", key["seed_index"])
