@@ -299,19 +299,28 @@ def _save_features(path: Path, features: dict[str, np.ndarray]) -> None:
         np.savez_compressed(f, **out)
 
 
+# What a record's code is: the package, its configuration and the data lock. Results, reports,
+# docs and tests are not: records being written into results/ must not make a run "dirty".
+CODE_PATHS = ("vsboost", "bench", "pyproject.toml", "datasets.lock")
+
+
 @functools.cache
-def _git() -> tuple[str | None, bool | None]:
+def _git() -> tuple[str | None, list[str] | None]:
+    """The commit of the checkout and its uncommitted changes to :data:`CODE_PATHS` (None
+    outside a git checkout)."""
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", "-C", str(SOURCE), *args], capture_output=True,
                                   text=True, timeout=10, check=True)
         except (OSError, subprocess.SubprocessError):
             return None
-        return done.stdout.strip()
+        return done.stdout
 
     commit = git("rev-parse", "HEAD")
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return commit, (bool(dirty) if commit and dirty is not None else None)
+    status = git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
+    if not commit or status is None:
+        return None, None
+    return commit.strip(), sorted(line[3:] for line in status.splitlines() if line.strip())
 
 
 def _environment(device: str | None) -> dict:
@@ -320,10 +329,11 @@ def _environment(device: str | None) -> dict:
     from vsboost.train import resolve_device
 
     dev = resolve_device(device)
-    commit, dirty = _git()
+    commit, changes = _git()
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.machine()
     return {
-        "git_commit": commit, "git_dirty": dirty,
+        "git_commit": commit, "git_dirty": None if changes is None else bool(changes),
+        "git_changes": changes,
         "python": platform.python_version(), "torch": torch.__version__,
         "cuda": torch.version.cuda if dev.type == "cuda" else None,
         "device": dev.type,

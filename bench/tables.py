@@ -20,6 +20,7 @@ from bench.cells import (
     PROTOCOLS,
     Cell,
     cell,
+    data_version,
     data_version_notes,
     deviation_text,
     expected_seeds,
@@ -219,9 +220,6 @@ def provenance(records: list[dict], name: str) -> str:
     fingerprints, code and machines."""
     data = kind(records)
     prov = [r.get("provenance") or {} for r in records]
-    fps = {}
-    for r in records:
-        fps.setdefault(r["key"]["dataset"], set()).add(r["key"]["data_fingerprint"])
     status = Counter(r["status"] for r in records)
     lines = [
         ("runs", f"{len(records)} records in {name}/ ("
@@ -231,10 +229,9 @@ def provenance(records: list[dict], name: str) -> str:
         *_verification(records),
         ("profile", _counts(r.get("profile") for r in records)),
         ("settings changed (†)", _changed(records)),
-        ("data fingerprints", "; ".join(f"{ds} {', '.join(sorted(fps[ds]))}"
-                                        for ds in present(records, "dataset", DATASETS))),
-        ("git commits", _counts(p.get("git_commit") and p["git_commit"]
-                                + (" + uncommitted changes" if p.get("git_dirty") else "")
+        ("data version shown", "; ".join(f"{ds} {data_version(records, ds)}"
+                                         for ds in present(records, "dataset", DATASETS))),
+        ("git commits", _counts(p.get("git_commit") and p["git_commit"] + _changes(p)
                                 for p in prov)),
         ("devices", _counts(p.get("device") for p in prov)),
         ("python", _counts(p.get("python") for p in prov)),
@@ -245,6 +242,14 @@ def provenance(records: list[dict], name: str) -> str:
     ]
     return tabulate(lines, headers=["provenance", "value (number of runs)"], tablefmt="pipe",
                     disable_numparse=True)
+
+
+def _changes(prov: dict) -> str:
+    """`` + uncommitted changes to FILES`` when the run's code differed from its commit."""
+    if not prov.get("git_dirty"):
+        return ""
+    files = prov.get("git_changes")
+    return " + uncommitted changes" + (f" to {', '.join(map(str, files))}" if files else "")
 
 
 DATA_WORDS = {"real": "real (xlsa17 / cvpr18xian)",
@@ -325,9 +330,9 @@ def reference_frame(records: list[dict], references: list[dict]) -> pd.DataFrame
     fingerprint), in percent; datasets without one are left out."""
     lines = []
     for ds in present(records, "dataset", DATASETS):
-        fps = {r["key"]["data_fingerprint"] for r in records if r["key"]["dataset"] == ds}
+        shown = data_version(records, ds)
         for ref in references:
-            if ref["dataset"] == ds and ref["data_fingerprint"] in fps:
+            if ref["dataset"] == ds and ref["data_fingerprint"] == shown:
                 # acc: CZSL, the nearest predicted centre among the unseen classes only; older
                 # reference records lack it (shown as —)
                 lines.append({"dataset": ds, **{m: _percent(ref["metrics"].get(m))

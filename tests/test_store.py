@@ -126,3 +126,28 @@ def test_check_writable_refuses_a_read_only_folder(tmp_path):
     tmp_path.joinpath("ro").mkdir(mode=0o500)
     with pytest.raises(store.BenchError, match="not writable"):
         store.check_writable(tmp_path / "ro" / "results")
+
+
+def test_provenance_counts_only_code_changes_as_uncommitted(tmp_path, monkeypatch):
+    import subprocess
+
+    from bench import runner
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    for rel in ("vsboost/x.py", "results/demo/runs.csv", "reports/demo/table2.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("a\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    monkeypatch.setattr(runner, "SOURCE", tmp_path)
+    runner._git.cache_clear()
+    for rel in ("results/demo/runs.csv", "reports/demo/table2.md"):  # what a sweep writes
+        (tmp_path / rel).write_text("b\n")
+    assert runner._git()[1] == []
+    runner._git.cache_clear()
+    (tmp_path / "vsboost/x.py").write_text("b\n")
+    assert runner._git()[1] == ["vsboost/x.py"]
+    runner._git.cache_clear()

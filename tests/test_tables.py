@@ -269,3 +269,11 @@ def test_table3_shows_the_czsl_reference_and_table2_the_gzsl_one(tmp_path):
     table2 = (tmp_path / "out" / "table2.md").read_text().split("## Reference")[1].split("##")[0]
     assert "| CUB       | 58.3  | ffffffffffffffff   |" in table3 and "41.0" not in table3
     assert "41.0 | 62.0 | 49.4" in table2 and "58.3" not in table2
+
+
+def test_provenance_names_the_uncommitted_code_changes_a_run_was_made_with():
+    dirty = record(seed_index=0)
+    dirty["provenance"].update(git_dirty=True, git_changes=["vsboost/train.py"])
+    text = tables.provenance([dirty, record(seed_index=1)], "x")
+    assert "abc + uncommitted changes to vsboost/train.py (1)" in text
+    assert "abc (1)" in text
