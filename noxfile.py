@@ -19,6 +19,7 @@ import nox
 # The dataset and row names come from vsboost/config.py, which imports no third-party library:
 # readable here before the package is installed in any session.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import regression  # noqa: E402
 from vsboost.config import DATASETS as _DATASETS  # noqa: E402
 from vsboost.config import ROWS as _ROWS  # noqa: E402
 
@@ -28,12 +29,8 @@ nox.options.sessions = ["tests", "lint"]
 TORCH = "torch==2.13.0"  # choice: the version the suite is tested with (CPU wheel here)
 DATASETS = ",".join(_DATASETS)
 ROWS = ",".join(_ROWS)
-# The regression subset (docs/regression.md): APY, the cheapest dataset per run, every row so that
-# a fault in any branch or row flag shows, at the demo's smoke profile. `regress` trains seeds 0-1
-# and compares them with the same seeds of the committed baseline, whose 6 seeds (`noise`)
-# measure each cell's seed spread and so its tolerance.
-REGRESS = ["--synthetic", "--profile", "smoke", "--datasets", "APY", "--rows", ROWS]
-BASELINE = "results/regress-baseline"
+# The regression subset, its seeds and simulated machines: bench/regression.py.
+BASELINE, MACHINES = regression.BASELINE, regression.MACHINES
 
 
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # choice: PyTorch's CPU-only wheel index
@@ -83,28 +80,37 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def regress(session: nox.Session) -> None:
     """Train the regression subset from scratch and compare it with results/regress-baseline:
-    exit 1 when a cell moved beyond its tolerance (either way). Reports in reports/regress/."""
+    exit 1 when a cell moved beyond machine noise (either way), saying whether seed noise
+    explains it. Reports in reports/regress/."""
     install(session)
     fresh = Path(session.create_tmp()) / "results"
     shutil.rmtree(fresh, ignore_errors=True)  # from scratch: earlier runs would count as done
-    session.run("bench", "sweep", *REGRESS, "--seeds", "2", "--seeds-per-job", "2", "--jobs", "2",
-                "--results", str(fresh), "--name", "regress")
+    for args in regression.sweeps(regression.SEEDS, ["--jobs", "2", "--seeds-per-job", "2"]):
+        session.run("bench", *args, "--results", str(fresh), "--name", "regress")
     session.run("bench", "report", "--results", str(fresh), "--name", "regress",
                 "--out", "reports/regress")
     # The verdict is also kept beside the tables, for the pull request's artifact.
     session.run("bash", "-o", "pipefail", "-c",
                 f"bench check --results {fresh} --name regress --baseline {BASELINE} "
-                "--two-sided | tee reports/regress/check.md", external=True)
+                f"--machines {MACHINES} --two-sided | tee reports/regress/check.md",
+                external=True)
 
 
 @nox.session
 def noise(session: nox.Session) -> None:
-    """Regenerate the regression baseline: the subset with 6 seeds into results/regress-baseline
-    (each cell's seed spread sets its tolerance), its report into reports/regress-baseline/."""
+    """Regenerate the regression baseline after an intended change: the subset with 6 seeds into
+    results/regress-baseline (each cell's seed band), the reruns of its seeds 0-1 under the
+    simulated machines into results/regress-machines/ (each cell's machine band), the report into
+    reports/regress-baseline/. Commit all three with the change."""
     install(session)
-    shutil.rmtree(BASELINE, ignore_errors=True)  # same run ids: old records would count as done
-    session.run("bench", "sweep", *REGRESS, "--seeds", "6", "--seeds-per-job", "3", "--jobs", "2",
-                "--name", "regress-baseline")
+    for folder in (BASELINE, MACHINES):  # same run ids: old records would count as done
+        shutil.rmtree(folder, ignore_errors=True)
+    for args in regression.sweeps(regression.BASELINE_SEEDS, regression.BASELINE_ARGS):
+        session.run("bench", *args, "--name", "regress-baseline")
+    for machine, spec in regression.SIMULATED.items():
+        for args in regression.sweeps(regression.SEEDS, spec["args"]):
+            session.run("bench", *args, "--results", MACHINES, "--name", machine,
+                        env=spec["env"])
     session.run("bench", "report", "--name", "regress-baseline",
                 "--out", "reports/regress-baseline")
 

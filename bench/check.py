@@ -258,26 +258,26 @@ def compare_baseline(records: list[dict], baseline: list[dict], tolerance: float
                 continue  # records that carry no per-epoch losses (made by hand)
             c = cells.cell(records, ds, row, metric, protocol, n_ours)
             noise = cells.cell(baseline, ds, row, metric, protocol, n_base)
-            same = cells.cell(baseline, ds, row, metric, protocol, n_ours)
-            ref = same if same.seeds == c.seeds else noise  # paired when it can be
-            if not (c.n and ref.n):
+            if not (c.n and noise.n):
                 continue
-            seed_band = None
+            base = noise.by_seed()
+            # paired: the baseline's values at our seed indices, where it has them all
+            ref = [base[i] for i in c.seeds] if set(c.seeds) <= set(base) else noise.values
+            ref_mean, ref_n = sum(ref) / len(ref), len(ref)
+            seed_band = sd = None
             if noise.n >= MIN_NOISE_SEEDS:
-                seed_band = max(MIN_TOLERANCE, _t(noise.n - 1) * noise.std
-                                * (1 / c.n + 1 / ref.n) ** 0.5)
+                sd = noise.std * (1 / c.n + 1 / ref_n) ** 0.5
+                seed_band = max(MIN_TOLERANCE, _t(noise.n - 1) * sd)
             diffs = _machine_diffs(machines or [], noise, ds, row, metric, protocol, n_base)
             if machines and diffs:
                 sigma = (sum(d * d for d in diffs) / len(diffs)) ** 0.5
                 tol = max(MIN_TOLERANCE, _t(len(diffs)) * sigma / c.n ** 0.5)
-                detectable = tol + POWER_Z * sigma / c.n ** 0.5
-                out.append(Comparison("baseline", c, ref.mean, ref.n, tol, two_sided,
-                                      seed_band, detectable))
+                out.append(Comparison("baseline", c, ref_mean, ref_n, tol, two_sided,
+                                      seed_band, tol + POWER_Z * sigma / c.n ** 0.5))
             else:  # no machine reruns: the seed band is all there is to judge by
                 tol = tolerance if seed_band is None else seed_band
-                sd = 0.0 if seed_band is None else noise.std * (1 / c.n + 1 / ref.n) ** 0.5
-                out.append(Comparison("baseline", c, ref.mean, ref.n, tol, two_sided,
-                                      None, tol + POWER_Z * sd))
+                out.append(Comparison("baseline", c, ref_mean, ref_n, tol, two_sided,
+                                      None, tol + POWER_Z * (sd or 0.0)))
     if not out:
         raise CheckRefused("nothing to compare: the runs and the baseline share no "
                            "(dataset, row) with done runs")

@@ -317,3 +317,11 @@ def test_machine_reruns_of_other_settings_are_refused(tmp_path):
     with pytest.raises(check.CheckRefused, match="machine-noise rerun has cccccccccccc"):
         check.run(write(tmp_path / "ours", base[:2]), baseline_dir=tmp_path / "base",
                   machines_dir=other)
+
+
+def test_any_seed_indices_pair_with_the_baselines_same_seeds(tmp_path):
+    base, machines = _baseline_with_machines(tmp_path, [0.0, 0.0])
+    ours = [r for r in base if r["key"]["seed_index"] in (2, 3)]  # spread -1 and +1
+    runs = [store.load_records(machines / m) for m in ("m0", "m1")]
+    comp = _h_paper(check.compare_baseline(ours, base, two_sided=True, machines=runs))
+    assert comp.ours.seeds == [2, 3] and comp.reference == comp.ours.mean and not comp.failing
