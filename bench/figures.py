@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,12 +24,28 @@ TSNE_SEED = 0  # choice: any fixed value; the figure must not change between reg
 TSNE_ITER = 500  # choice: enough for <= 1,000 points to settle; sklearn's minimum is 250
 
 
-def png(fig: Figure) -> bytes:
-    """Render through Agg with no metadata that varies (matplotlib writes only 'Software')."""
+def png(fig: Figure, stamp: str | None = None) -> bytes:
+    """Render through Agg with no metadata that varies (matplotlib writes only 'Software');
+    ``stamp``, when given, is kept in the PNG's text chunk :data:`STAMP` (see :func:`stamp_of`)."""
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=100,
+                metadata={"Software": None, **({STAMP: stamp} if stamp else {})})
     return buf.getvalue()
+
+
+STAMP = "vsboost-input"  # what a figure was drawn from: a hash of its inputs
+
+
+def stamp_of(path: Path) -> str | None:
+    """The :data:`STAMP` text of a PNG this module wrote; None for anything else."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.text.get(STAMP) if image.format == "PNG" else None
+    except (OSError, ValueError):  # absent, unreadable or not an image: draw it again
+        return None
 
 
 # ===== training curves =====
@@ -111,7 +128,8 @@ def _panel_all(ax, x: np.ndarray, y: np.ndarray, n_seen: int, **tsne) -> None:
                 ax.scatter(pts[:, 0], pts[:, 1], s=5, marker=marker, color=color)
 
 
-def tsne_figure(features: dict[str, np.ndarray], title: str, **tsne) -> bytes:
+def tsne_figure(features: dict[str, np.ndarray], title: str, stamp: str | None = None,
+                **tsne) -> bytes:
     """Figure 4: (a, b) generated vs real unseen before / after E; (c, d) all classes likewise.
 
     ``features`` holds the keys of ``RunResult.features`` (``real_unseen_raw``, ...); for the
@@ -134,7 +152,7 @@ def tsne_figure(features: dict[str, np.ndarray], title: str, **tsne) -> bytes:
         ax.set_yticks([])
     fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
-    return png(fig)
+    return png(fig, stamp)
 
 
 def _stage(stage: str) -> str:

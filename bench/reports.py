@@ -6,6 +6,8 @@ read with ``bench.store.load_records`` and every file is written with
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -54,22 +56,43 @@ def _write_all(out_dir: Path, files: dict[str, str | bytes]) -> list[Path]:
 
 def write_tsne(results_dir: str | Path, out_dir: str | Path,
                datasets: Iterable[str] | None = None, **tsne) -> list[Path]:
-    """Figure 4 per dataset (tsne_<DS>.png) from the chosen run's features.npz."""
+    """Figure 4 per dataset (tsne_<DS>.png) from the chosen run's features.npz.
+
+    t-SNE's result depends on the BLAS kernel's last bits (it amplifies them over its
+    iterations), so a figure is redrawn only when its inputs changed: each PNG carries a hash of
+    the features, title, settings and library version it was drawn from, and one whose hash
+    matches is left as it is (the same bytes on every machine)."""
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     records = store.load_records(results_dir)
     data_note = _data_note(kind(records))
     with_features = [r for r in records if (results_dir / r["run_id"] / store.FEATURES).is_file()]
     files = {}
-    for r in tsne_runs(with_features, datasets):
-        features = read_features(results_dir / r["run_id"] / store.FEATURES)
+    chosen, unchanged = tsne_runs(with_features, datasets), []
+    for r in chosen:
+        source = results_dir / r["run_id"] / store.FEATURES
+        features = read_features(source)
         title = (f"{r['key']['dataset']} t-SNE, run {r['run_id']}"
                  + data_note)
-        files[f"tsne_{r['key']['dataset']}.png"] = figures.tsne_figure(features, title, **tsne)
-    if not files:
+        name = f"tsne_{r['key']['dataset']}.png"
+        stamp = _tsne_stamp(source, title, tsne)
+        if figures.stamp_of(out_dir / name) == stamp:
+            unchanged.append(out_dir / name)
+        else:
+            files[name] = figures.tsne_figure(features, title, stamp=stamp, **tsne)
+    if not chosen:
         raise ReportError(f"{results_dir}: expected a done full-row run with features.npz, "
                           "found none; fix: run the full row with feature sampling "
                           "(train(feature_sample=True) gives the features.npz)")
-    return _write_all(out_dir, files)
+    return _write_all(out_dir, files) + unchanged
+
+
+def _tsne_stamp(source: Path, title: str, tsne: dict) -> str:
+    import sklearn
+
+    digest = hashlib.sha256(source.read_bytes())
+    digest.update(json.dumps([title, sorted(tsne.items()), sklearn.__version__,
+                              figures.TSNE_SEED, figures.TSNE_ITER]).encode())
+    return digest.hexdigest()
 
 
 # The arrays bench.runner._save_features writes: float32 samples, int64 labels.

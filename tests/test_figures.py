@@ -95,6 +95,24 @@ def test_tsne_uses_the_full_row_run_with_features_at_the_lowest_seed(tmp_path):
     assert [p.name for p in paths] == ["tsne_AWA2.png"]
 
 
+def test_a_tsne_figure_is_redrawn_only_when_its_inputs_change(tmp_path, monkeypatch):
+    results = tmp_path / "demo"
+    chosen = _run(results, "full", 0, True)
+    (path,) = reports.write_tsne(results, tmp_path / "out", **FAST)
+    first = path.read_bytes()
+    drawn = []
+    real = figures.tsne_figure
+    monkeypatch.setattr(figures, "tsne_figure", lambda *a, **k: drawn.append(1) or real(*a, **k))
+    assert reports.write_tsne(results, tmp_path / "out", **FAST) == [path]
+    assert drawn == [] and path.read_bytes() == first  # same inputs: kept as it is
+    with np.load(results / chosen / "features.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["seen_raw"] = arrays["seen_raw"] + 1.0  # other features: drawn again
+    np.savez_compressed(results / chosen / "features.npz", **arrays)
+    reports.write_tsne(results, tmp_path / "out", **FAST)
+    assert drawn == [1] and figures.stamp_of(path) != figures.stamp_of(tmp_path / "missing.png")
+
+
 def test_tsne_without_features_says_how_to_get_them(tmp_path):
     _run(tmp_path / "demo", "full", 0, False)
     with pytest.raises(ReportError, match="features.npz"):
