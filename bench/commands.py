@@ -204,8 +204,8 @@ def tsne(name, out, datasets, results) -> None:
         help="Sweep folder under the results root.")
 @option("--tolerance", type=click.FloatRange(min=0), default=1.0, section="Check",
         help="Points a cell may fall below the paper before it fails; against a --baseline "
-             "with 3 or more seeds the tolerance is derived per cell from its seed spread "
-             "(3.5 standard errors, printed) and this is only the fallback.")
+             "the bands are derived per cell (printed; docs/regression.md) and this is only "
+             "the fallback where the baseline has fewer than 3 seeds.")
 @option("--baseline", type=click.Path(path_type=Path, file_okay=False), default=None,
         section="Check", show_default="compare with the paper",
         help="A sweep folder of earlier records of the same kind to compare with instead.")
@@ -236,7 +236,10 @@ def check(name, tolerance, baseline, machines, two_sided, allow_deviations, seed
     rise never fails), and the check fails unless every (dataset, row) with records has all
     --seeds seeds done (failed, diverged and missing runs are named; datasets and rows without
     records are listed as not compared). Against a --baseline: U, S, H, CZSL and training losses
-    under both protocols, within a tolerance derived from the baseline's seed spread.
+    under both protocols, paired with the baseline's same seeds; with --machines a cell fails
+    beyond its machine band (reruns of the baseline on simulated machines, at least 0.1 points)
+    and the verdict says whether the baseline's seed spread explains the move; without it the
+    seed band is the tolerance (docs/regression.md).
 
     Exit codes: 0 pass, 1 cells below reference minus tolerance or expected runs not done, 2
     refused (synthetic runs against the paper, mixed kinds, nothing to compare).
