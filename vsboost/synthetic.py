@@ -35,8 +35,9 @@ class _Layout:
     signed: bool  # FLO's sentence embedding has negative entries; attributes do not
 
 
-# Sizes: docs/data.md (measured on the real files). Offsets (choice) give mean pairwise cosines
-# and zero fractions near the real ones: APY 0.28/80%, AWA2 0.58/29%, SUN 0.50/46%, FLO 0.77/0%.
+# Sizes: docs/data.md (measured on the real files). Offsets (choice) set the mean pairwise cosine
+# near the real one (APY 0.28, AWA2 0.58, SUN 0.50, FLO 0.77) and the sparsity; the measured
+# comparison with the real files is in docs/synthetic.md.
 LAYOUT = {
     "APY": _Layout(64, 20, 12, 5932, 1483, 7924, -1.1, False),
     "AWA2": _Layout(85, 40, 10, 23527, 5882, 7913, 0.0, False),
@@ -398,8 +399,8 @@ def _assign(rng, scale: float, sizes, seen, unseen, imbalance: float):
 
 def _random_embedding(rng, dim: int, n_classes: int, offset: float, signed: bool) -> np.ndarray:
     """A dim x C class embedding like the real ones: a few dominant factors and families of
-    near-duplicate classes (choice: rank 10, families of ~4; these match the real files' share of
-    variance in the top 5 directions, 0.6-0.75, and mean nearest-neighbour cosine, 0.7-0.9)."""
+    near-duplicate classes (choice: rank 10, families of ~4; docs/synthetic.md compares the
+    result with the real files)."""
     rank, family_size = 10, 4
     factors = rng.standard_normal((dim, rank)) * 0.85 ** np.arange(rank) / np.sqrt(rank)
     families = rng.standard_normal((rank, max(2, n_classes // family_size)))
