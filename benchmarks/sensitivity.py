@@ -151,6 +151,7 @@ def run(scenario: Scenario, synthetic_root: Path) -> dict:
         folder = kept / f"seeds-{2 * rep}-{2 * rep + 1}"
         for r in records:
             if r["key"]["seed_index"] in pair:
+                (folder / r["run_id"]).mkdir(parents=True, exist_ok=True)
                 store.write_record(folder / r["run_id"], r)
         passed, text = check.run(folder, baseline_dir=BASELINE, machines_dir=MACHINES,
                                  two_sided=True)
