@@ -135,7 +135,10 @@ def test_a_time_limit_shorter_than_the_run_requeues_from_the_checkpoint_then_rec
 
 def test_a_rerun_attaches_to_the_jobs_an_interrupted_sweep_left_queued(
         tmp_path, data_root, env):
-    proc = subprocess.Popen(sweep_args(tmp_path, data_root, seeds=3), env=env, cwd=ROOT,
+    # Jobs long enough (20 epochs, the smoke default) that they are still queued or running when
+    # the rerun plans: with one epoch they could all finish first, leaving nothing to attach to.
+    args = sweep_args(tmp_path, data_root, "--set", "gan_epochs=20", seeds=3)
+    proc = subprocess.Popen(args, env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     jobs_file = tmp_path / "s" / "_submitit" / cluster.JOBS_FILE
     try:
@@ -146,7 +149,7 @@ def test_a_rerun_attaches_to_the_jobs_an_interrupted_sweep_left_queued(
         proc.kill()
     ids = list(json.loads(jobs_file.read_text()))
     assert f"scancel {' '.join(ids)}" in out
-    again = bench(sweep_args(tmp_path, data_root, seeds=3), env)
+    again = bench(args, env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "submitted" not in again.stdout and "attached to" in again.stdout
     # The jobs already running when the rerun planned finish on their own.
