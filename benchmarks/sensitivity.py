@@ -7,9 +7,9 @@ results/regress-machines --two-sided` (bench/regression.py defines the subset an
 - false alarms: the unchanged tree on each held-out simulated machine (other kernels, thread
   counts, stacking: never used to set a band); a red verdict there is a false alarm;
 - graded faults: one line that scales the generated unseen features the GZSL classifier is
-  trained on, at several strengths, moving H by a few points; each is trained with 6 seeds and
-  judged on the 3 disjoint seed pairs (0-1, 2-3, 4-5) against the baseline's same seeds, which
-  gives its detection rate;
+  trained on, at several strengths, moving H by a few points; each is trained with 4 seeds and
+  judged on the 2 disjoint seed pairs (0-1, 2-3) against the baseline's same seeds, which gives
+  its detection rate;
 - gross faults (a broken loss, row or metric) and a refactor that only redraws the random
   streams, each on the rows it can reach.
 
@@ -68,7 +68,7 @@ def _graded(c: float, subset=APY_FULL, row: str = "full") -> Scenario:
     path, old, new = SCALE_SYN
     return Scenario(f"graded-syn-x{c:g}-{row}", "graded",
                     f"generated unseen features ×{c:g} in the GZSL classifier ({row} row)",
-                    (path, old, new.format(c=c)), subset, reps=3)
+                    (path, old, new.format(c=c)), subset, reps=2)
 
 
 SCENARIOS = [
@@ -221,7 +221,7 @@ def render(results: list[dict]) -> str:
                                   "verdict", "minutes"], tablefmt="pipe", disable_numparse=True),
         "", f"False alarms: {false_red} of {len(alarms)} runs ({cells} cells compared).", "",
         "## Graded faults: H moved by a few points", "",
-        "Each is trained with seeds 0-5 and judged on the seed pairs 0-1, 2-3 and 4-5 "
+        "Each is trained with seeds 0-3 and judged on the seed pairs 0-1 and 2-3 "
         "(Δ per pair, in points).", "",
         tabulate(graded, headers=["planted fault", "Δ H paper", "Δ H last", "caught",
                                   "first pair's largest move", "minutes"],
@@ -252,10 +252,9 @@ def main() -> None:
     for r in results:
         print(f"{r['scenario'].name}: " + ", ".join("red" if x["red"] else "green"
                                                     for x in r["reps"]), flush=True)
-    if args.only is None:
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(render(results))
-        print(f"wrote {OUT}")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(render(results))  # what was run: with --only, only those scenarios
+    print(f"wrote {OUT}")
 
 
 if __name__ == "__main__":
