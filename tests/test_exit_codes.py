@@ -9,18 +9,10 @@ from click.testing import CliRunner
 from bench import store
 from bench import sweep as sweeps
 from bench.cli import cli
-from vsboost import synthetic
 from vsboost.__main__ import main as vsboost_main
 
 TINY = ["gan_epochs=1", "steps_per_epoch=1", "hidden=16", "enc_dim=16", "syn_num=5",
         "cls_epochs=1", "n_way=2", "k_shot=4"]
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    synthetic.write(root, ["APY"], scale=0.05, seed=0, real_meta=None)
-    return root
 
 
 def tiny(data_root, results, *extra):
