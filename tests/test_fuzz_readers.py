@@ -24,8 +24,8 @@ from bench.cli import cli
 from vsboost.data import DataError, load
 from vsboost.train import CheckpointError, load_checkpoint
 
-FUZZ = settings(max_examples=25, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
+# Example counts and seeding: the hypothesis profiles of tests/conftest.py.
+FUZZ = settings(suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
                     lambda inner: st.lists(inner, max_size=3)
