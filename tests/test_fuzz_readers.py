@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bench import reports, store
@@ -180,6 +180,8 @@ def mat_root(tmp_path_factory):
 
 @FUZZ
 @given(name=st.sampled_from(["res101.mat", "att_splits.mat"]), **DAMAGE)
+# Found by seed 1: two bytes into att's array header segfault scipy's _mio5.read_var_array.
+@example(name="att_splits.mat", how="overwritten", where=577, junk=b"\x5e\x60")
 def test_load_of_a_damaged_mat_file_is_a_data_error(mat_root, tmp_path, name, how, where, junk):
     work = Path(tempfile.mkdtemp(dir=tmp_path))
     shutil.copytree(mat_root / "APY", work / "APY")
@@ -209,10 +211,10 @@ def test_load_of_a_wrong_typed_variable_is_a_data_error(tmp_path, key, value):
 
 
 def test_load_of_an_oversized_mat_file_is_a_data_error(mat_root, tmp_path, monkeypatch):
-    from vsboost import data as vdata
+    from vsboost import matfile as vdata
 
     monkeypatch.setattr(vdata, "MAX_FILE_BYTES", 1000)
-    with pytest.raises(DataError, match="expected at most 1,000 bytes"):
+    with pytest.raises(DataError, match="of at most 1,000 bytes"):
         load(mat_root, "APY")
 
 

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
-import scipy.io
 import torch
 from torch import Tensor
 
+from vsboost import matfile
 from vsboost.config import DATASETS
 from vsboost.errors import UserError
 
@@ -30,12 +28,8 @@ SPLITS = ("trainval_loc", "test_seen_loc", "test_unseen_loc")
 # CUB's class embedding: the 1024-d CNN-RNN sentence embedding, not 312 attributes (docs/data.md).
 SENT_FILE = {"CUB": "sent_splits.mat"}
 # The only variables read from any file (plus the synthetic benchmark's marker): a file may carry
-# others of any size, and they are never decompressed.
+# others of any size, and they are never decompressed. Size bounds: vsboost/matfile.py.
 VARIABLES = ("features", "labels", "att", *SPLITS, "synthetic")
-# choice: AWA2/res101.mat, the largest xlsa17 file, is 311 MB with a 2048 x 37322 float64 array
-# of 611 MB; these bounds leave room for bigger feature sets and stop a crafted file first.
-MAX_FILE_BYTES = 4 << 30
-MAX_ARRAY_BYTES = 4 << 30
 
 
 class DataError(UserError):
@@ -114,11 +108,16 @@ def load(
             f"{root / dataset}: expected the {dataset} dataset folder, found nothing there; {fetch}"
         )
     for path in paths:
-        if not path.is_file():
+        if not path.exists():  # anything else there is refused by matfile, naming what it is
             raise DataError(f"{path}: expected {path.name}, found no such file; {fetch}")
-    mats, files = {}, {}
-    for path in paths:
-        mats[path.name], files[path.name] = _read_mat(path, fetch, (pins or {}).get(path.name))
+    pins = pins or {}
+    try:  # in a child process, pins checked first (vsboost/matfile.py)
+        parsed = matfile.read(paths, VARIABLES, fix=fetch,
+                              pins={p: pins[p.name] for p in paths if p.name in pins})
+    except matfile.MatError as err:
+        raise DataError(str(err)) from None
+    mats = {p.name: m.arrays for p, m in zip(paths, parsed, strict=True)}
+    files = {p.name: m.sha256 for p, m in zip(paths, parsed, strict=True)}
     res_path, split_path = paths[0], paths[1]
     emb_path = paths[2] if len(paths) > 2 else split_path
 
@@ -231,53 +230,6 @@ def _scale(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     scaled = [(arr - low) / span for arr in (train, *others)]
     top = scaled[0].max()  # 1 unless every trainval feature is constant
     return [arr / top for arr in scaled] if top > 0 else scaled
-
-
-def _read_mat(path: Path, fetch: str, pin: str | None = None) -> tuple[dict, str]:
-    """The needed variables of a MAT file (v4-v7 via scipy, v7.3 via h5py) and the sha256 of its
-    bytes, hashed (and compared with ``pin``) before any parsing, sizes bounded."""
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise DataError(f"{path}: expected at most {MAX_FILE_BYTES:,} bytes, found {size:,}; "
-                        f"{fetch}")
-    raw = path.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
-    if pin is not None and digest != pin:
-        raise DataError(f"{path}: sha256 {digest[:12]}… but {pin[:12]}… was expected "
-                        f"(datasets.lock or the sweep's plan), so it was not parsed; {fetch}")
-    try:
-        try:
-            for name, shape, _kind in scipy.io.whosmat(io.BytesIO(raw)):
-                if name in VARIABLES:
-                    _bounded(path, name, int(np.prod(shape, dtype=np.float64)) * 8, fetch)
-            return scipy.io.loadmat(io.BytesIO(raw), variable_names=list(VARIABLES)), digest
-        except NotImplementedError:  # scipy's answer to v7.3, which is HDF5
-            with h5py.File(io.BytesIO(raw), "r") as mat:
-                # HDF5 keeps MATLAB's column-major order, so every array arrives transposed.
-                # Cell arrays (references) are not needed; keep their keys for the marker test.
-                out = {}
-                for key in VARIABLES:
-                    item = mat.get(key)
-                    if isinstance(item, h5py.Dataset):
-                        _bounded(path, key, item.size * item.dtype.itemsize, fetch)
-                        out[key] = np.asarray(item).T if item.dtype.kind != "O" else None
-                return out, digest
-    except DataError:
-        raise
-    except Exception as exc:  # any parser failure means the same thing to the person
-        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
-        raise DataError(
-            f"{path}: expected a MATLAB .mat file, found {len(raw)} bytes that do not parse "
-            f"as one (not a MAT file or truncated; {reason}); {fetch}"
-        ) from exc
-
-
-def _bounded(path: Path, key: str, nbytes: int, fetch: str) -> None:
-    """Refuse an array larger than MAX_ARRAY_BYTES before it is decompressed (sizes counted as
-    float64, what MATLAB stores by default)."""
-    if nbytes > MAX_ARRAY_BYTES:
-        raise _error(path, key, f"an array of at most {MAX_ARRAY_BYTES:,} bytes",
-                     f"{nbytes:,} bytes", fetch)
 
 
 def _error(path: Path, key: str, expected: str, found: str, fix: str) -> DataError:

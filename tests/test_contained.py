@@ -1,0 +1,79 @@
+"""Parsing a MAT or npz file from elsewhere cannot take the process down or exhaust its memory:
+a crash or a blow-up is one line naming the file (issue 20, finding 3 and 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.io
+
+from tests.test_data import tiny_files, write_tiny
+from vsboost import matfile
+from vsboost.data import DataError, load
+
+
+def test_a_mat_file_that_segfaults_scipy_is_one_line_and_the_process_lives(tmp_path):
+    root = write_tiny(tmp_path)
+    path = root / "APY" / "att_splits.mat"
+    raw = path.read_bytes()
+    assert len(raw) == 728  # the file the segfault was found with (seed 1 of the fuzz tests)
+    path.write_bytes(raw[:577] + b"\x5e\x60" + raw[579:])  # two bytes into att's array header
+    with pytest.raises(DataError) as err:
+        load(root, "APY")
+    message = str(err.value)
+    assert message.startswith(f"{path}: ") and "crashed the parser" in message
+    assert "\n" not in message
+
+
+def test_a_needed_variable_inside_a_cell_is_refused_within_the_childs_memory(tmp_path,
+                                                                           monkeypatch):
+    files = tiny_files()
+    cell = np.empty((1, 1), dtype=object)
+    # 160 MB inside a 1x1 cell (its header says 1 element): scipy's whosmat inflates it while
+    # listing the file, so the child's memory limit is what bounds it
+    cell[0, 0] = np.zeros((2048, 10000))
+    files["res101.mat"]["features"] = cell
+    (tmp_path / "APY").mkdir()
+    for name, content in files.items():
+        scipy.io.savemat(tmp_path / "APY" / name, content, do_compression=True)
+    monkeypatch.setattr(matfile, "CHILD_MEMORY_BYTES", 256 << 20)
+    with pytest.raises(DataError) as err:
+        load(tmp_path, "APY")
+    message = str(err.value)
+    assert message.startswith(str(tmp_path / "APY" / "res101.mat")) and "\n" not in message
+    assert "needs more" in message
+
+
+def test_a_parse_that_outgrows_the_childs_memory_is_one_line(tmp_path, monkeypatch):
+    files = tiny_files()
+    files["res101.mat"]["features"] = np.zeros((2048, 10000))  # 164 MB, compressed to ~160 KB
+    root = tmp_path
+    (root / "APY").mkdir()
+    for name, content in files.items():
+        scipy.io.savemat(root / "APY" / name, content, do_compression=True)
+    monkeypatch.setattr(matfile, "CHILD_MEMORY_BYTES", 256 << 20)
+    with pytest.raises(DataError) as err:
+        load(root, "APY")
+    message = str(err.value)
+    assert message.startswith(str(root / "APY" / "res101.mat")) and "\n" not in message
+    assert "memory" in message or "crashed the parser" in message
+
+
+def test_a_fifo_in_place_of_a_mat_file_is_one_line_not_a_hang(tmp_path):
+    import os
+
+    root = write_tiny(tmp_path)
+    path = root / "APY" / "res101.mat"
+    path.unlink()
+    os.mkfifo(path)
+    with pytest.raises(DataError, match=r"res101\.mat: expected a regular file"):
+        load(root, "APY")
+
+
+def test_a_cell_of_class_names_comes_back_as_strings(tmp_path):
+    names = np.empty((3, 1), dtype=object)
+    names[:, 0] = ["cat", "dog", ""]
+    scipy.io.savemat(tmp_path / "a.mat", {"allclasses_names": names})
+    (got,) = matfile.read([tmp_path / "a.mat"], ("allclasses_names",), fix="fix: x",
+                          cells=("allclasses_names",))
+    assert got.arrays["allclasses_names"].ravel().tolist() == ["cat", "dog", ""]
