@@ -136,10 +136,12 @@ def lock_command(datasets, data_root, lock_path, archives) -> None:
 @debug_option
 def synth(datasets, data_root, scale, seed, real_meta) -> None:
     """Write the embedded synthetic benchmark (same file format, marked synthetic)."""
+    from bench import datasets as data_lock
     from vsboost import synthetic  # imported when used: the other commands do not need it
 
+    pins = data_lock.pinned(data_lock.read_lock()) if real_meta is not None else None
     written = synthetic.write(settings.synthetic_root(data_root), datasets, scale=scale,
-                              seed=seed, real_meta=real_meta)
+                              seed=seed, real_meta=real_meta, real_pins=pins)
     for path in written:
         click.echo(f"wrote {path}")
 

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pooch
-import scipy.io
 from tqdm import tqdm
 
 from bench import paper
@@ -114,7 +113,7 @@ def lock_problem(lock) -> tuple[str, str, object] | None:
                              "absolute path)"), rel
         if not isinstance(e, dict):
             return where, "an object", type(e).__name__
-        if e.get("archive") not in lock["archives"]:
+        if not isinstance(e.get("archive"), str) or e["archive"] not in lock["archives"]:
             return f"{where}.archive", f"one of {', '.join(lock['archives'])}", e.get("archive")
         if not isinstance(e.get("required", False), bool):
             return f"{where}.required", "true or false", e.get("required")
@@ -133,6 +132,11 @@ def _pin_problem(entry: dict, where: str):
     if not isinstance(entry.get("provenance", ""), str):
         return f"{where}.provenance", "a string", entry.get("provenance")
     return None
+
+
+def pinned(lock: dict) -> dict[str, str]:
+    """{``<DS>/<file>``: sha256} of every file the lock pins: checked before a file is parsed."""
+    return {rel: e["sha256"] for rel, e in lock["files"].items() if e.get("sha256")}
 
 
 def write_lock(lock: dict, path: str | Path | None = None) -> None:
@@ -384,29 +388,32 @@ def _copy_bounded(archive: zipfile.ZipFile, member: str, target: Path, bound: in
 QUANTITIES = ("att_dim", "trainval", "test_seen", "test_unseen", "seen", "unseen")
 
 
-def measure(root: str | Path, dataset: str) -> dict[str, tuple[int | None, str]]:
+def measure(root: str | Path, dataset: str, pins: dict[str, str] | None = None
+            ) -> dict[str, tuple[int | None, str]]:
     """Table 1's quantities from the files present: ``{quantity: (value, where from)}``.
 
     The value is None where the files needed are absent, and "where from" then says which.
     Class counts come from ``res101.mat`` labels when present, else from the proposed-split
-    class lists (``trainvalclasses.txt`` / ``testclasses.txt``).
+    class lists (``trainvalclasses.txt`` / ``testclasses.txt``). ``pins``: {``<DS>/<file>``:
+    sha256} (:func:`pinned`), checked before each file is parsed.
     """
+    pins = pins or {}
     folder = Path(root) / _check([dataset])[0]
     splits_file = f"{dataset}/att_splits.mat"
     out: dict[str, tuple[int | None, str]] = dict.fromkeys(
         QUANTITIES, (None, f"not measured: {splits_file} absent"))
     splits = _mat(folder / "att_splits.mat", ["trainval_loc", "test_seen_loc", "test_unseen_loc",
-                                              "att"])
+                                              "att"], pins.get(splits_file))
     if splits is None:
         return out
     emb_file = f"{dataset}/sent_splits.mat" if dataset == "CUB" else splits_file
-    emb = _mat(Path(root) / emb_file, ["att"])
+    emb = _mat(Path(root) / emb_file, ["att"], pins.get(emb_file))
     out["att_dim"] = ((int(emb["att"].shape[0]), emb_file) if emb is not None  # att is A x C
                       else (None, f"not measured: {emb_file} absent"))
     locs = {k: np.asarray(splits[f"{k}_loc"]).astype(np.int64).ravel()
             for k in ("trainval", "test_seen", "test_unseen")}
     out.update({k: (int(v.size), splits_file) for k, v in locs.items()})
-    res = _mat(folder / "res101.mat", ["labels"])
+    res = _mat(folder / "res101.mat", ["labels"], pins.get(f"{dataset}/res101.mat"))
     if res is not None:
         labels = np.asarray(res["labels"]).astype(np.int64).ravel()
         where = f"{dataset}/res101.mat labels"
@@ -422,14 +429,24 @@ def measure(root: str | Path, dataset: str) -> dict[str, tuple[int | None, str]]
     return out
 
 
-def _mat(path: Path, keys: list[str]) -> dict | None:
-    if not path.is_file():
+def _mat(path: Path, keys: list[str], pin: str | None) -> dict | None:
+    """The ``keys`` of a MAT file, None when absent: its pin checked first, then parsed in the
+    bounded child of vsboost/matfile.py; each key must be a numeric array."""
+    from vsboost import matfile
+
+    if not path.exists():
         return None
+    fix = "fix: `bench data verify`"
     try:
-        return scipy.io.loadmat(path, variable_names=keys)
-    except Exception as err:  # any parser failure means the same thing to the person
-        raise DatasetError(f"{path}: expected a MATLAB v5 .mat file, found one that does not "
-                           f"parse ({type(err).__name__}); fix: `bench data verify`") from err
+        (mat,) = matfile.read([path], tuple(keys), fix=fix, pins={path: pin} if pin else None)
+    except matfile.MatError as err:
+        raise DatasetError(str(err)) from None
+    for key in keys:
+        if key not in mat.arrays or mat.arrays[key].dtype.kind not in "biuf":
+            found = mat.arrays[key].dtype if key in mat.arrays else "no such key"
+            raise DatasetError(f"{path}: key '{key}': expected a numeric array, found {found}; "
+                               f"{fix}")
+    return mat.arrays
 
 
 def stats(root: str | Path | None = None, datasets: Iterable[str] = DATASETS) -> pd.DataFrame:
@@ -440,8 +457,9 @@ def stats(root: str | Path | None = None, datasets: Iterable[str] = DATASETS) ->
     """
     lines = []
     root = settings.data_root(root)
+    pins = pinned(read_lock())
     for ds in _check(datasets):
-        got = measure(root, ds)
+        got = measure(root, ds, pins)
         for q in QUANTITIES:
             printed, (value, source) = paper.TABLE1[ds][q], got[q]
             misprint = paper.TABLE1_MISPRINTS.get((ds, q))

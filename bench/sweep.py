@@ -61,6 +61,7 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     with its label, never compared with the paper). The runs go to ``results/<name>``; without a
     name, ``<profile>-<kind>`` (``-<label>`` for custom data) after the data actually read, so
     kinds never share a folder."""
+    from bench import datasets as data_lock
     from vsboost import config
     from vsboost.data import load
     from vsboost.sampler import check_episodes
@@ -86,9 +87,13 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     else:
         root = settings.data_root(data_root)
     fingerprints, provenance = {}, {}
+    # Real data's pins are checked before a file is parsed; custom data (a label) may differ.
+    lock_pins = {} if synthetic or data_label else data_lock.pinned(data_lock.read_lock())
     for ds in tqdm(datasets, desc="reading data", unit="dataset", leave=False,
                    disable=None):
-        data = load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent)
+        pins = {rel.split("/")[1]: pin for rel, pin in lock_pins.items()
+                if rel.startswith(f"{ds}/")}
+        data = load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent, pins=pins)
         for row in rows:  # a shape the data cannot fill fails here, not as failed records
             cfg = configs[ds, row]
             check_episodes(data.train_y, cfg.n_way, cfg.k_shot, cfg.sample_with_replacement)

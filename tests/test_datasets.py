@@ -218,7 +218,8 @@ def test_stats_on_real_metadata_flag_exactly_the_known_misprints():
         ("APY", "test_seen"), ("APY", "test_unseen"), ("SUN", "test_seen")]
 
 
-def test_stats_flag_an_unexplained_difference(tmp_path):
+def test_stats_flag_an_unexplained_difference(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "pinned", lambda lock: {})  # files of one's own: no pins apply
     folder = tmp_path / "FLO"
     folder.mkdir()
     scipy.io.savemat(folder / "att_splits.mat", {
@@ -231,6 +232,14 @@ def test_stats_flag_an_unexplained_difference(tmp_path):
     assert frame.loc["trainval", "note"] == "DIFFERS"  # 10 instead of 5,631
     assert frame.loc["seen", "measured"] == 5 and frame.loc["seen", "note"] == "DIFFERS"
     assert frame.loc["test_seen", "note"] == ""
+
+
+def test_stats_refuse_a_pinned_file_that_differs_before_parsing_it(tmp_path):
+    folder = tmp_path / "FLO"
+    folder.mkdir()
+    scipy.io.savemat(folder / "att_splits.mat", {"att": np.ones((3, 3))})
+    with pytest.raises(datasets.DatasetError, match=r"FLO/att_splits\.mat: sha256 .*not parsed"):
+        datasets.stats(tmp_path, ["FLO"])
 
 
 # ===== command line =====

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 
+from vsboost import matfile
 from vsboost.config import DATASETS
 from vsboost.data import FEATURE_DIM, SENT_FILE, SPLITS, DataError, data_files, load
 from vsboost.errors import UserError
@@ -158,13 +161,15 @@ def write(
     seed: int = 0,
     real_meta: str | Path | None = None,
     knobs: Knobs | None = None,
+    real_pins: dict[str, str] | None = None,
 ) -> list[Path]:
     """Write ``<root>/<DS>/res101.mat``, ``att_splits.mat`` (and CUB ``sent_splits.mat``).
 
     Split sizes are the real ones times ``scale``, raised where needed so that every class has
     at least two images in each split it appears in. Deterministic in (dataset, scale, seed,
     real_meta, knobs). ``real_meta``: an xlsa17 data root (real metadata), whose real embeddings,
-    seen/unseen classes and split sizes are then used. Returns the written paths.
+    seen/unseen classes and split sizes are then used; ``real_pins`` ({``<DS>/<file>``: sha256},
+    the data lock's) are checked before its files are parsed. Returns the written paths.
     """
     if not scale > 0:
         raise UserError(f"scale: expected > 0, found {scale}; e.g. scale=0.1")
@@ -178,7 +183,7 @@ def write(
     written = []
     for dataset in datasets:
         written += _write_one(Path(root) / dataset, dataset, scale, seed, real_meta,
-                              knobs or Knobs())
+                              knobs or Knobs(), real_pins)
     verify(root, datasets)  # the default files are checked against their pins as written
     return written
 
@@ -217,40 +222,84 @@ def ensure(root: str | Path, datasets) -> list[str]:
 
 def verify(root: str | Path, datasets) -> None:
     """Compare the files of ``datasets`` under ``root`` with their pins, when they are the default
-    files (the marker says so); a mismatch: one line naming the file, both hashes and the cause."""
+    files (the marker says so); a mismatch: one line naming the file, both hashes and the cause.
+    Hashes first: a file is parsed (for its marker, in a child process) only when it differs."""
     root, pinned = Path(root), pins()
     for dataset in datasets:
+        found = {rel: _sha256(root / rel) for rel in data_files(dataset)}
+        if all(found[rel] == pinned[rel] for rel in found):
+            continue
         default = MARKER.format(detail=_detail(dataset, DEFAULT_SCALE, DEFAULT_SEED, "none",
                                                Knobs()))
         if _marker(root / dataset / "att_splits.mat") != default:
             continue  # written with other settings on purpose (`bench data synth --scale ...`)
-        for rel in data_files(dataset):
-            found = hashlib.sha256((root / rel).read_bytes()).hexdigest()
-            if found != pinned[rel]:
+        for rel, digest in found.items():
+            if digest != pinned[rel]:
                 raise DataError(
-                    f"{root / rel}: sha256 {found} but the embedded benchmark pins {pinned[rel]}; "
+                    f"{root / rel}: sha256 {digest} but the embedded benchmark pins {pinned[rel]}; "
                     f"likely cause: the file was changed after it was written, or numpy "
                     f"{np.__version__} / scipy {scipy.__version__} write other bytes than the "
                     f"tested versions (docs/synthetic.md); fix: delete {root / dataset} and rerun "
                     f"to rewrite it, and report the versions if it persists")
 
 
-def _marker(path: Path) -> str | None:
+def _sha256(path: Path) -> str | None:
+    """The file's sha256, None when it is not a regular file (the loader names the problem)."""
     try:
-        mat = scipy.io.loadmat(path, variable_names=["synthetic"])
-    except Exception:  # not a readable MAT file: the loader names the problem when it reads it
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
         return None
-    return str(mat["synthetic"][0]) if "synthetic" in mat else None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        digest = hashlib.sha256()
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
-def real_classes(real_meta: str | Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+def _marker(path: Path) -> str | None:
+    """The marker variable, read through the bounded child parser (vsboost/matfile.py)."""
+    try:
+        (mat,) = matfile.read([path], ("synthetic",), fix="")
+    except matfile.MatError:  # not a readable MAT file: the loader names the problem
+        return None
+    marker = mat.arrays.get("synthetic")
+    return str(marker.ravel()[0]) if marker is not None and marker.dtype.kind == "U" \
+        and marker.size else None
+
+
+REAL_VARIABLES = ("att", "original_att", "allclasses_names", *SPLITS)
+
+
+def _real_mat(real_meta: Path, dataset: str, name: str, pins: dict[str, str] | None) -> dict:
+    """A real metadata file, checked against its pin (``pins``: {``<DS>/<file>``: sha256}, the
+    data lock's) before it is parsed in the bounded child (vsboost/matfile.py)."""
+    path = Path(real_meta) / dataset / name
+    pin = (pins or {}).get(f"{dataset}/{name}")
+    try:
+        (mat,) = matfile.read([path], REAL_VARIABLES, fix="fix: point --real-meta at an "
+                              "unchanged xlsa17 root", pins={path: pin} if pin else None,
+                              cells=("allclasses_names",))
+    except matfile.MatError as err:
+        raise DataError(str(err)) from None
+    for key in ("att", *([] if name != "att_splits.mat" else SPLITS)):
+        if key not in mat.arrays or mat.arrays[key].dtype.kind not in "biuf":
+            raise DataError(f"{path}: key '{key}': expected a numeric array, found "
+                            f"{'none' if key not in mat.arrays else mat.arrays[key].dtype}; "
+                            "fix: point --real-meta at an xlsa17 root")
+    return mat.arrays
+
+
+def real_classes(real_meta: str | Path, dataset: str, pins: dict[str, str] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """The real (seen, unseen) 0-based class ids, from ``trainvalclasses``/``testclasses.txt``."""
     folder = Path(real_meta) / dataset
-    mat = scipy.io.loadmat(folder / "att_splits.mat")
+    mat = _real_mat(Path(real_meta), dataset, "att_splits.mat", pins)
     n_classes = mat["att"].shape[1]
     lists = folder / "testclasses.txt"
     if "allclasses_names" in mat and lists.is_file():
-        names = [str(np.ravel(name)[0]) for name in mat["allclasses_names"].ravel()]
+        names = [str(name) for name in mat["allclasses_names"].ravel()]
         test = set(lists.read_text().split())
         is_unseen = np.array([name in test for name in names])
     else:
@@ -293,8 +342,8 @@ def reference(root: str | Path, dataset: str) -> dict[str, float]:
     return {"U": u, "S": s, "H": 2 * s * u / (s + u) if s + u > 0 else 0.0, "acc": czsl}
 
 
-def _write_one(folder: Path, dataset: str, scale: float, seed: int, real_meta, knobs: Knobs
-               ) -> list[Path]:
+def _write_one(folder: Path, dataset: str, scale: float, seed: int, real_meta, knobs: Knobs,
+               real_pins: dict[str, str] | None = None) -> list[Path]:
     # independent streams, so e.g. real_meta changes the embeddings but not the feature noise
     emb_rng, split_rng, feat_rng = (
         np.random.default_rng([seed, DATASETS.index(dataset), stream]) for stream in range(3)
@@ -302,7 +351,7 @@ def _write_one(folder: Path, dataset: str, scale: float, seed: int, real_meta, k
     if real_meta is None:
         classes = _random_classes(emb_rng, dataset)
     else:
-        classes = _real_classes(Path(real_meta), dataset)
+        classes = _real_classes(Path(real_meta), dataset, real_pins)
     original, sent, names, seen, unseen, sizes = classes
     n_classes = original.shape[1]
     att = original / _norm(original, 0)
@@ -360,18 +409,18 @@ def _random_classes(rng, dataset: str):
     return original, sent, None, seen, unseen, sizes
 
 
-def _real_classes(real_meta: Path, dataset: str):
+def _real_classes(real_meta: Path, dataset: str, pins: dict[str, str] | None):
     """The same from the real metadata: real embeddings, names, class sets and split sizes."""
-    real = scipy.io.loadmat(real_meta / dataset / "att_splits.mat")
+    real = _real_mat(real_meta, dataset, "att_splits.mat", pins)
     original = real.get("original_att", real["att"]).astype(np.float64)  # FLO has only att
     names = None
     if "allclasses_names" in real:
-        names = [str(np.ravel(name)[0]) for name in real["allclasses_names"].ravel()]
+        names = [str(name) for name in real["allclasses_names"].ravel()]
     sent = None
     if dataset in SENT_FILE:
-        sent = scipy.io.loadmat(real_meta / dataset / SENT_FILE[dataset])["att"].astype(np.float64)
+        sent = _real_mat(real_meta, dataset, SENT_FILE[dataset], pins)["att"].astype(np.float64)
     sizes = tuple(real[key].size for key in SPLITS)
-    return (original, sent, names, *real_classes(real_meta, dataset), sizes)
+    return (original, sent, names, *real_classes(real_meta, dataset, pins), sizes)
 
 
 def _assign(rng, scale: float, sizes, seen, unseen, imbalance: float):
