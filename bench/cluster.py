@@ -12,6 +12,13 @@ waits, and recorded as it ended.
   that never clears (``NEVER``) cancels the jobs and says which option to change.
 - ``_submitit/jobs.json`` remembers the submitted job ids, so a rerun attaches to jobs still
   queued instead of submitting them again; Ctrl-C says what stays queued and how to cancel it.
+
+The folder is not trusted (results folders travel, and an interrupted sweep leaves its files):
+a remembered job is attached to, polled or cancelled only when Slurm itself lists it among the
+current user's jobs named for this sweep (``squeue --user --name``; ``scancel`` gets the same
+filters), and only for runs of this plan, recorded in the plan's folder whatever ``jobs.json``
+says. An attached job's result pickle is never read: its runs' records are, through
+:mod:`bench.schema`. Only jobs this process submitted and waited for have their result read.
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ import contextlib
 import dataclasses
 import io
 import json
+import os
+import pwd
+import re
 import signal
 import subprocess
 import time
@@ -31,6 +41,7 @@ from submitit.core.utils import FailedJobError, UncompletedJobError
 from tqdm import tqdm
 
 from bench import runner, store
+from vsboost.errors import UserError
 from vsboost.files import atomic_write
 
 JOBS_FILE = "jobs.json"
@@ -124,8 +135,9 @@ def run(plan, cluster: str | None, options: dict, *, max_requeues: int = 3) -> N
         params["slurm_signal_delay_s"] = min(90, params.get("timeout_min", 60) * 15)
     else:
         params = {k: v for k, v in params.items() if not k.startswith("slurm_")}
-    executor.update_parameters(name=f"bench-{plan.folder.name}", **params)
-    attached = _attach(folder, executor.cluster)
+    name = job_name(plan.folder)
+    executor.update_parameters(name=name, **params)
+    attached = _attach(plan, folder, executor.cluster, name)
     queued_runs = {rid for job, _ in attached for rid in runner.run_ids(job).values()}
     jobs = [dataclasses.replace(j, progress=False) for j in plan.jobs]
     jobs = [j for j in jobs if not set(runner.run_ids(j).values()) <= queued_runs]
@@ -137,7 +149,7 @@ def run(plan, cluster: str | None, options: dict, *, max_requeues: int = 3) -> N
                    f"{' '.join(h.job_id for _, h in attached)}")
     waiting = [*attached, *zip(jobs, handles, strict=True)]
     _remember(folder, waiting)
-    _wait(waiting, executor.cluster)
+    _wait(waiting, executor.cluster, name, mine={h.job_id for h in handles})
 
 
 def _submit(executor, folder: Path, jobs: list[runner.Job]) -> list:
@@ -172,15 +184,41 @@ def _remember(folder: Path, waiting: list) -> None:
         {h.job_id: dataclasses.asdict(j) for j, h in waiting}, indent=1) + "\n")
 
 
-def _attach(folder: Path, cluster: str) -> list:
-    """[(runner.Job, handle)] of the remembered jobs that Slurm still has queued or running."""
+def job_name(folder: Path) -> str:
+    """The Slurm job name of a sweep's jobs: what tells its jobs from anyone else's."""
+    return f"bench-{Path(folder).name}"
+
+
+JOB_ID = re.compile(r"[0-9]{1,20}(_[0-9]{1,9})?")  # a Slurm job id, array task included
+MAX_JOBS_BYTES = 16 << 20  # choice: a job entry is ~1 KB; a sweep has at most a few thousand
+
+
+def _attach(plan, folder: Path, cluster: str, name: str) -> list:
+    """[(runner.Job, handle)] of the remembered jobs Slurm still has queued or running as the
+    current user's, under this sweep's name, training runs of this plan."""
     path = folder / JOBS_FILE
-    if cluster != "slurm" or not path.is_file():
+    if cluster != "slurm" or not os.path.lexists(path):
         return []
-    remembered = json.loads(path.read_text(encoding="utf-8"))
-    states = queue_states(list(remembered))
-    return [(_job(fields), submitit.SlurmJob(folder=folder, job_id=jid))
-            for jid, fields in remembered.items() if states.get(jid, ("",))[0] in QUEUED]
+    fix = f"fix: delete {path} (jobs it lists keep running; cancel yours with scancel)"
+    remembered = store.read_json(path, fix, MAX_JOBS_BYTES)
+    if not isinstance(remembered, dict) or not all(JOB_ID.fullmatch(k) for k in remembered):
+        raise store.BenchError(f"{path}: expected an object of Slurm job ids, found "
+                               f"{store.short(remembered)}; {fix}")
+    states = queue_states(list(remembered), name)  # Slurm's word, not the folder's
+    planned = {cell.run_id for cell in plan.cells}
+    attached = []
+    for jid, fields in remembered.items():
+        if states.get(jid, ("",))[0] not in QUEUED:
+            continue
+        try:
+            job = dataclasses.replace(_job(fields), folder=str(plan.folder))
+            rids = set(runner.run_ids(job).values())
+        except (TypeError, ValueError, KeyError, UserError) as err:
+            raise store.BenchError(f"{path}: job {jid}: expected the fields of a job, found "
+                                   f"{runner.one_line(err)}; {fix}") from None
+        if rids <= planned:
+            attached.append((job, submitit.SlurmJob(folder=folder, job_id=jid)))
+    return attached
 
 
 def _job(fields: dict) -> runner.Job:
@@ -190,39 +228,54 @@ def _job(fields: dict) -> runner.Job:
                          "features": tuple(fields["features"])})
 
 
-def queue_states(job_ids: list[str]) -> dict[str, tuple[str, str]]:
-    """{job id: (state, reason)} from squeue, array tasks one by one; jobs that left the queue
-    are absent."""
+def _user() -> str:
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def queue_states(job_ids: list[str], name: str) -> dict[str, tuple[str, str]]:
+    """{job id: (state, reason)} from squeue, array tasks one by one, of the current user's jobs
+    named ``name`` only; jobs that left the queue (or are someone else's) are absent."""
     if not job_ids:
         return {}
-    done = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T|%r", "-j", ",".join(job_ids)],
+    done = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T|%r", f"--user={_user()}",
+                           f"--name={name}", "-j", ",".join(job_ids)],
                           capture_output=True, text=True, timeout=60, check=False)
     out = {}
     for line in done.stdout.splitlines():
         jid, state, reason = (line.split("|") + ["", ""])[:3]
-        out[jid.strip()] = (state.strip(), reason.strip())
+        if jid.strip() in job_ids:
+            out[jid.strip()] = (state.strip(), reason.strip())
     return out
 
 
-def _wait(waiting: list, cluster: str) -> None:
+def cancel(job_ids: list[str], name: str) -> None:
+    """scancel, restricted by Slurm itself to the current user's jobs named ``name``."""
+    subprocess.run(["scancel", f"--user={_user()}", f"--name={name}", *job_ids], check=False,
+                   timeout=60)
+
+
+def _wait(waiting: list, cluster: str, name: str, mine: set[str]) -> None:
+    """Poll until every job left the queue; ``mine``: the ids this process submitted (the only
+    ones whose result file is read)."""
     left = list(waiting)
     counts: Counter = Counter()
     try:
         with tqdm(total=len(left), desc="jobs", unit="job") as bar:
             while left:
-                states = queue_states([h.job_id for _, h in left]) if cluster == "slurm" else {}
+                states = (queue_states([h.job_id for _, h in left], name) if cluster == "slurm"
+                          else {})
                 # A job that left the queue is asked about at once: submitit's own sacct polls
                 # slow down to one a minute, and a requeued job would wait for them.
                 for pair in [p for p in left
                              if p[1].done(force_check=cluster == "slurm"
                                           and p[1].job_id not in states)]:
                     left.remove(pair)
-                    _collect(*pair)
+                    _collect(*pair, waited=pair[1].job_id in mine)
                     bar.update()
                 if not left:
                     break
                 if cluster == "slurm":
-                    _refuse_never(left, states)
+                    _refuse_never(left, states, name)
                     counts = Counter(s for s, _ in states.values())
                     reasons = sorted({r for s, r in states.values()
                                       if s == "PENDING" and r != "None"})
@@ -239,18 +292,26 @@ def _wait(waiting: list, cluster: str) -> None:
         raise
 
 
-def _refuse_never(left: list, states: dict) -> None:
+def _refuse_never(left: list, states: dict, name: str) -> None:
     for _, handle in left:
         state, reason = states.get(handle.job_id, ("", ""))
         if state == "PENDING" and reason in NEVER:
             ids = [h.job_id for _, h in left]
-            subprocess.run(["scancel", *ids], check=False, timeout=60)
+            cancel(ids, name)
             raise store.BenchError(
                 f"job {handle.job_id} can never start: Slurm says pending ({reason}); cancelled "
                 f"{len(ids)} jobs; fix: {NEVER[reason]}")
 
 
-def _collect(job: runner.Job, handle) -> None:
+def _collect(job: runner.Job, handle, *, waited: bool) -> None:
+    """Say how the job ended. ``waited``: this process submitted it, so its result file is its
+    own; an attached job's result file could be anyone's, so its runs' records say instead."""
+    if not waited:
+        said = {i: store.status_of(Path(job.folder) / rid)
+                for i, rid in runner.run_ids(job).items()}
+        states = ", ".join(f"s{i} {said[i]}" for i in sorted(said))
+        tqdm.write(f"{_describe(job)}: {states} (job {handle.job_id}, attached)")
+        return
     try:
         outcome = handle.result()
     except (UncompletedJobError, FailedJobError) as exc:

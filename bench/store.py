@@ -139,35 +139,41 @@ def _read_record(run_dir: Path) -> dict | None:
         os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    record = _read_json(path, fix)
+    record = read_json(path, fix)
     wrong = schema.problem(record, run_dir.name)
     if wrong is not None:
         field, expected, found = wrong
         raise RecordError(f"{path}: field '{field}': expected {expected}, found "
-                          f"{_short(found)}; {fix}")
+                          f"{short(found)}; {fix}")
     return record
 
 
-def _read_json(path: Path, fix: str) -> Any:
+def read_json(path: Path, fix: str, limit: int | None = None) -> Any:
     """A JSON file from a results folder: a regular file (never a symlink, folder or FIFO, which
-    would hang the reader) of bounded size; :class:`RecordError` otherwise."""
-    info = os.lstat(path)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORD_BYTES:
+    would hang the reader) of at most ``limit`` bytes (default :data:`MAX_RECORD_BYTES`);
+    :class:`RecordError` otherwise. The one way the harness reads JSON it did not just write."""
+    limit = MAX_RECORD_BYTES if limit is None else limit
+    try:
+        info = os.lstat(path)
+    except OSError as err:
+        raise RecordError(f"{path}: expected a regular file, found {err.strerror}; {fix}") \
+            from None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
         found = ("a symlink" if stat.S_ISLNK(info.st_mode) else "a folder" if stat.S_ISDIR(
             info.st_mode) else f"{info.st_size:,} bytes" if stat.S_ISREG(info.st_mode)
             else "not a regular file")
-        raise RecordError(f"{path}: expected a regular file of at most {MAX_RECORD_BYTES:,} "
+        raise RecordError(f"{path}: expected a regular file of at most {limit:,} "
                           f"bytes, found {found}; {fix}")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         with os.fdopen(fd, "rb") as f:
-            return json.loads(f.read(MAX_RECORD_BYTES + 1).decode("utf-8"))
+            return json.loads(f.read(limit + 1).decode("utf-8"))
     except (ValueError, RecursionError) as err:  # JSON and UTF-8 errors are ValueErrors
         raise RecordError(f"{path}: expected a JSON record, found one that does not parse "
                           f"({type(err).__name__}); {fix}") from err
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 60 else text[:57] + "…"
 
@@ -243,12 +249,12 @@ def load_references(folder: Path) -> list[dict]:
     out = []
     for path in sorted((Path(folder) / REFERENCE_DIR).glob("*.json")):
         fix = f"fix: delete {path} (the next sweep on synthetic data writes it again)"
-        body = _read_json(path, fix)
+        body = read_json(path, fix)
         wrong = schema.reference_problem(body)
         if wrong is not None:
             field, expected, found = wrong
             raise RecordError(f"{path}: field '{field}': expected {expected}, found "
-                              f"{_short(found)}; {fix}")
+                              f"{short(found)}; {fix}")
         out.append(body)
     return out
 

@@ -62,7 +62,7 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     name, ``<profile>-<kind>`` (``-<label>`` for custom data) after the data actually read, so
     kinds never share a folder."""
     from bench import datasets as data_lock
-    from vsboost import config
+    from vsboost import config, matfile, synthetic
     from vsboost.data import load
     from vsboost.sampler import check_episodes
 
@@ -93,6 +93,9 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
                    disable=None):
         pins = {rel.split("/")[1]: pin for rel, pin in lock_pins.items()
                 if rel.startswith(f"{ds}/")}
+        if any(matfile.sha256(root / ds / n) != pin for n, pin in pins.items()) and \
+                synthetic.marker(root / ds / "att_splits.mat") is not None:
+            pins = {}  # generated here, marked synthetic: recorded as such, no pin applies
         data = load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent, pins=pins)
         for row in rows:  # a shape the data cannot fill fails here, not as failed records
             cfg = configs[ds, row]

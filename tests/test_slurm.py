@@ -50,7 +50,7 @@ def records(folder: Path) -> dict[str, dict]:
 
 
 def queued(job_ids) -> dict:
-    return cluster.queue_states(list(job_ids))
+    return cluster.queue_states(list(job_ids), "bench-s")
 
 
 def wait_until(condition, timeout=180, what="condition"):

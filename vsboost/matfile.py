@@ -74,6 +74,16 @@ def read(paths: list[Path], variables: tuple[str, ...], *, fix: str,
             os.close(fd)
 
 
+def sha256(path: Path) -> str | None:
+    """The sha256 of a regular file's bytes; None when it is absent or not a regular file."""
+    try:
+        fd, digest = _open(Path(path), "", None)
+    except MatError:
+        return None
+    os.close(fd)
+    return digest
+
+
 def _open(path: Path, fix: str, pin: str | None) -> tuple[int, str]:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once instead of hanging

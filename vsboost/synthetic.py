@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,12 +224,12 @@ def verify(root: str | Path, datasets) -> None:
     Hashes first: a file is parsed (for its marker, in a child process) only when it differs."""
     root, pinned = Path(root), pins()
     for dataset in datasets:
-        found = {rel: _sha256(root / rel) for rel in data_files(dataset)}
+        found = {rel: matfile.sha256(root / rel) for rel in data_files(dataset)}
         if all(found[rel] == pinned[rel] for rel in found):
             continue
         default = MARKER.format(detail=_detail(dataset, DEFAULT_SCALE, DEFAULT_SEED, "none",
                                                Knobs()))
-        if _marker(root / dataset / "att_splits.mat") != default:
+        if marker(root / dataset / "att_splits.mat") != default:
             continue  # written with other settings on purpose (`bench data synth --scale ...`)
         for rel, digest in found.items():
             if digest != pinned[rel]:
@@ -243,22 +241,7 @@ def verify(root: str | Path, datasets) -> None:
                     f"to rewrite it, and report the versions if it persists")
 
 
-def _sha256(path: Path) -> str | None:
-    """The file's sha256, None when it is not a regular file (the loader names the problem)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        digest = hashlib.sha256()
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _marker(path: Path) -> str | None:
+def marker(path: Path) -> str | None:
     """The marker variable, read through the bounded child parser (vsboost/matfile.py)."""
     try:
         (mat,) = matfile.read([path], ("synthetic",), fix="")
