@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from bench import runner, store
 from vsboost.errors import UserError
-from vsboost.files import atomic_write
+from vsboost.files import atomic_write, real_folder
 
 JOBS_FILE = "jobs.json"
 POLL_S = 5.0  # choice: one squeue call per 5 s is light for the scheduler, prompt for a person
@@ -179,8 +179,7 @@ def _remember(folder: Path, waiting: list) -> None:
     """``jobs.json``: {job id: the runner.Job it trains} of the jobs this sweep waits for."""
     if not waiting:
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / JOBS_FILE, json.dumps(
+    atomic_write(real_folder(folder) / JOBS_FILE, json.dumps(
         {h.job_id: dataclasses.asdict(j) for j, h in waiting}, indent=1) + "\n")
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -50,8 +53,18 @@ def write_reports(results_dir: str | Path, out_dir: str | Path,
 
 
 def _write_all(out_dir: Path, files: dict[str, str | bytes]) -> list[Path]:
+    """The whole set or nothing: every file is written into a staging folder beside them first
+    (a full disk fails there, the old set intact), then renamed in, which needs no space."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [atomic_write(out_dir / name, body) for name, body in files.items()]
+    stage = Path(tempfile.mkdtemp(dir=out_dir, prefix=".staging-"))
+    try:
+        for name, body in files.items():
+            atomic_write(stage / name, body)
+        for name in files:
+            os.replace(stage / name, out_dir / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [out_dir / name for name in files]
 
 
 def write_tsne(results_dir: str | Path, out_dir: str | Path,

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from bench import store
 from vsboost import settings
-from vsboost.files import atomic_path
+from vsboost.files import atomic_path, real_folder
 
 # The checkout this code runs from, for the git commit in each record's provenance. Data and
 # results never live here: their locations come from vsboost.settings.
@@ -104,7 +104,7 @@ def run_job(job: Job) -> dict[int, str]:
     members = sorted(locks)
     started = _now()
     for i in members:
-        (folder / rids[i]).mkdir(parents=True, exist_ok=True)
+        real_folder(folder / rids[i])
         # A retried run reads as incomplete until it finishes; the old error stays in log.txt.
         (folder / rids[i] / store.RECORD).unlink(missing_ok=True)
         store.append_log(folder / rids[i], f"{started} start pid={os.getpid()} "
@@ -112,7 +112,7 @@ def run_job(job: Job) -> dict[int, str]:
     ckpt = folder / store.CKPT_DIR / (
         f"{job.dataset}-{job.row}-{cfg.hash()}-{job.fingerprint[:8]}-"
         f"s{'_'.join(map(str, members))}.pt")
-    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    real_folder(ckpt.parent)
     seeds = [config.seed_for(job.dataset, i) for i in members]
     t0 = time.perf_counter()
     try:
@@ -226,7 +226,7 @@ def record_stopped(job: Job, status: str, why: str, *, wait_s: float = 60) -> No
             continue  # still held: the run's own process records it
         try:
             if store.status_of(folder / rid) in ("not launched", "incomplete"):
-                (folder / rid).mkdir(parents=True, exist_ok=True)
+                real_folder(folder / rid)
                 store.append_log(folder / rid, f"{_now()} {status}: {why}")
                 store.write_record(folder / rid, _run_record(
                     job, cfg, i, rid, status, error=why, wall=0.0, started=_now(), members=[i]))

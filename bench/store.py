@@ -36,7 +36,7 @@ import filelock
 
 from bench import schema
 from vsboost.errors import UserError
-from vsboost.files import atomic_write
+from vsboost.files import atomic_write, real_folder
 
 SCHEMA = 1
 SCHEMAS = schema.SCHEMAS
@@ -197,15 +197,22 @@ def write_record(run_dir: Path, record: dict) -> Path:
 
 
 def append_log(run_dir: Path, text: str) -> None:
-    # O_NOFOLLOW: a log.txt planted as a symlink must not make us append outside the folder.
+    # O_NOFOLLOW: a log.txt planted as a symlink must not make us append outside the folder;
+    # O_NONBLOCK: one planted as a FIFO must not block the open (then refused as not regular).
     path = Path(run_dir) / LOG
+    fix = "fix: delete it (the run's next start writes a new one)"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                     | os.O_NONBLOCK, 0o644)
     except OSError as err:
-        if err.errno != errno.ELOOP:
+        if err.errno not in (errno.ELOOP, errno.ENXIO):  # ENXIO: a FIFO nobody reads
             raise
-        raise BenchError(f"{path}: expected a regular log file, found a symlink; fix: delete "
-                         "it") from err
+        found = "a symlink" if err.errno == errno.ELOOP else "a FIFO"
+        raise BenchError(f"{path}: expected a regular log file, found {found}; {fix}") from err
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BenchError(f"{path}: expected a regular log file, found something else; {fix}")
+    os.set_blocking(fd, True)
     with os.fdopen(fd, "a", encoding="utf-8") as f:
         f.write(text if text.endswith("\n") else text + "\n")
 
@@ -232,8 +239,7 @@ def load_records(folder: Path) -> list[dict]:
 def write_reference(folder: Path, dataset: str, fingerprint: str, scores: dict) -> Path:
     """The closed-form reference of one dataset's files (:func:`vsboost.synthetic.reference`):
     a record kind of its own, ``_reference/<DS>-<fingerprint>.json``, never a run."""
-    path = Path(folder) / REFERENCE_DIR / f"{dataset}-{fingerprint[:8]}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = real_folder(Path(folder) / REFERENCE_DIR) / f"{dataset}-{fingerprint[:8]}.json"
     body = {"kind": "reference", "method": REFERENCE_METHOD, "dataset": dataset,
             "data_fingerprint": fingerprint, "metrics": scores}
     return atomic_write(path, json.dumps(_json_safe(body), indent=1, allow_nan=False) + "\n")
@@ -263,9 +269,7 @@ def load_references(folder: Path) -> list[dict]:
 def run_lock(folder: Path, rid: str) -> filelock.FileLock:
     """The lock a process holds while it trains ``rid``. An OS-level lock (flock), so a killed
     process releases it and the next sweep can take the run over."""
-    lock_dir = Path(folder) / LOCK_DIR
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    return filelock.FileLock(lock_dir / f"{rid}.lock")
+    return filelock.FileLock(real_folder(Path(folder) / LOCK_DIR) / f"{rid}.lock")
 
 
 # choice: how long to wait for a run's lock. A training holds it for minutes, while is_running's
@@ -312,8 +316,7 @@ def write_runs_csv(folder: Path) -> Path:
     """Regenerate ``runs.csv`` from the records. Under a lock, so that two sweeps finishing at once
     cannot replace each other's newer table with an older one."""
     folder = Path(folder)
-    (folder / LOCK_DIR).mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(folder / LOCK_DIR / "runs.csv.lock"):
+    with filelock.FileLock(real_folder(folder / LOCK_DIR) / "runs.csv.lock"):
         rows = [flatten(r) for r in load_records(folder)]
         metric_columns = sorted({k for r in rows for k in r} - set(KEY_COLUMNS)
                                 - set(PROVENANCE_COLUMNS))

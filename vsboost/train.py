@@ -11,7 +11,6 @@ run's setting, restored when it ends (runtime.py).
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from vsboost import evaluate
 from vsboost.config import Config, epoch_steps
 from vsboost.data import Benchmark
 from vsboost.errors import UserError
+from vsboost.files import atomic_path
 from vsboost.losses import (
     critic_loss,
     gradient_penalty,
@@ -434,8 +434,7 @@ def load_checkpoint(path: Path, dev: torch.device) -> dict:
 
 
 def _save(path: Path, state: dict) -> None:
-    """Atomic: a kill during the write leaves the previous checkpoint intact."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """Atomic: a kill during the write leaves the previous checkpoint intact; the temporary file
+    has a unique name and is removed on error (a full disk stays as full as it was)."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
