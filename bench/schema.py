@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from vsboost.config import DATASETS, ROWS
+from vsboost.config import DATASETS, PROFILES, ROWS
 
 SCHEMAS = (1,)  # record schemas this code reads
 FINISHED = ("done", "diverged")
@@ -24,6 +24,19 @@ KEY_FIELDS = ("dataset", "row", "seed_index", "seed", "config_hash", "data_finge
 MAX_SEED_INDEX = 999
 RATES = frozenset({"U", "S", "H", "acc", "czsl"})  # accuracies: fractions in [0, 1]
 PLAIN = re.compile(r"[A-Za-z0-9_.]{1,64}")  # hashes and fingerprints: one safe file-name part
+# Metric and setting names become table columns and runs.csv headers: identifiers only, so none
+# can be a spreadsheet formula (=HYPERLINK(...)) or a Markdown heading.
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+DATA_KINDS = ("real", "synthetic", "custom")
+SCALAR = (str, int, float, bool, type(None))
+# provenance fields a reader uses, with the types they may hold (others are kept as written)
+PROVENANCE = {"git_commit": (str, type(None)), "git_dirty": (bool, type(None)),
+              "python": (str, type(None)), "torch": (str, type(None)), "cuda": (str, type(None)),
+              "device": (str, type(None)), "device_name": (str, type(None)),
+              "host": (str, type(None)), "started": (str, type(None)),
+              "finished": (str, type(None)), "data_root": (str, type(None)),
+              "wall_s": (int, float, type(None)), "job_wall_s": (int, float, type(None)),
+              "device_index": (int, type(None))}
 # (field, expected, found), or None when the record holds the schema.
 Problem = tuple[str, str, Any] | None
 
@@ -54,12 +67,16 @@ def problem(record: Any, folder_name: str | None = None) -> Problem:
         return "status", f"one of {', '.join(RECORD_STATUSES)}", status
     if not isinstance(record.get("synthetic"), bool):
         return "synthetic", "true or false", record.get("synthetic")
-    for field in ("profile", "error"):
-        if not isinstance(record.get(field), (str, type(None))):
-            return field, "a string or null", record.get(field)
+    if record.get("profile") not in (*PROFILES, None):
+        return "profile", f"one of {', '.join(PROFILES)}", record.get("profile")
+    if not isinstance(record.get("error"), (str, type(None))):
+        return "error", "a string or null", record.get("error")
     for field in ("data", "deviations", "config", "sampler", "provenance"):
         if not isinstance(record.get(field, {}), dict):
             return field, "an object", type(record.get(field)).__name__
+    wrong = _leaves(record)
+    if wrong:
+        return wrong
     epoch = record.get("diverged_epoch")
     if epoch is not None and not _count(epoch, low=1):
         return "diverged_epoch", "null or an epoch >= 1", epoch
@@ -76,6 +93,12 @@ def problem(record: Any, folder_name: str | None = None) -> Problem:
     wrong = _numbers(metrics or {}, "metrics")
     if wrong:
         return wrong
+    czsl = (metrics or {}).get("czsl")
+    for part in ("paper", "last") if czsl is not None else ():
+        if not isinstance(czsl, dict) or not isinstance(czsl.get(part), dict) or \
+                "acc" not in czsl[part]:
+            return f"metrics.czsl.{part}", "an object holding acc", (czsl or {}).get(part) \
+                if isinstance(czsl, dict) else czsl
     history = record.get("history", [])
     if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
         return "history", "a list of objects, one per evaluated epoch", type(history).__name__
@@ -83,6 +106,47 @@ def problem(record: Any, folder_name: str | None = None) -> Problem:
         wrong = _numbers(entry, f"history[{i}]", nulls=True)
         if wrong:
             return wrong
+    return None
+
+
+def _leaves(record: dict) -> Problem:
+    """Types inside data, deviations, config and provenance: what tables and runs.csv print."""
+    data = record.get("data", {})
+    if "kind" in data and data["kind"] not in DATA_KINDS:
+        return "data.kind", f"one of {', '.join(DATA_KINDS)}", data["kind"]
+    if not isinstance(data.get("label"), (str, type(None))):
+        return "data.label", "a string or null", data.get("label")
+    files = data.get("files", {})
+    if not isinstance(files, dict):
+        return "data.files", "an object", type(files).__name__
+    for rel, entry in files.items():
+        if not isinstance(entry, dict):
+            return f"data.files.{rel}", "an object", entry
+        for field in ("sha256", "pinned", "status"):
+            if not isinstance(entry.get(field), (str, type(None))):
+                return f"data.files.{rel}.{field}", "a string or null", entry.get(field)
+    for name, change in record.get("deviations", {}).items():
+        if not NAME.fullmatch(name) or not isinstance(change, dict) or not all(
+                isinstance(change.get(k), SCALAR) for k in ("value", "default")):
+            return f"deviations.{name}", "a setting name -> {value, default} (plain values)", \
+                change
+    for name, value in record.get("config", {}).items():
+        if not NAME.fullmatch(name) or not isinstance(value, SCALAR):
+            return f"config.{name}", "a setting name -> a plain value", value
+    provenance = record.get("provenance", {})
+    for field, types in PROVENANCE.items():
+        if not isinstance(provenance.get(field), types):
+            return f"provenance.{field}", "a " + " or ".join(
+                {"NoneType": "null"}.get(t.__name__, t.__name__) for t in types), \
+                provenance.get(field)
+    changes = provenance.get("git_changes")
+    if changes is not None and not (isinstance(changes, list)
+                                    and all(isinstance(c, str) for c in changes)):
+        return "provenance.git_changes", "null or a list of file names", changes
+    precision = provenance.get("precision")
+    if precision is not None and not (isinstance(precision, dict) and all(
+            isinstance(v, (str, type(None))) for v in precision.values())):
+        return "provenance.precision", "null or an object of strings", precision
     return None
 
 
@@ -113,6 +177,8 @@ def _numbers(tree: dict, where: str, nulls: bool = False) -> Problem:
     where the writer turns a non-finite loss into null (history)."""
     for name, value in tree.items():
         field = f"{where}.{name}"
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            return field, "a metric name (letters, digits, '_')", name
         if isinstance(value, dict):
             wrong = _numbers(value, field, nulls)
             if wrong:

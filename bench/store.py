@@ -321,9 +321,9 @@ def write_runs_csv(folder: Path) -> Path:
         metric_columns = sorted({k for r in rows for k in r} - set(KEY_COLUMNS)
                                 - set(PROVENANCE_COLUMNS))
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, [*KEY_COLUMNS, *metric_columns, *PROVENANCE_COLUMNS],
-                                lineterminator="\n")
-        writer.writeheader()
+        columns = [*KEY_COLUMNS, *metric_columns, *PROVENANCE_COLUMNS]
+        csv.writer(buffer, lineterminator="\n").writerow([_cell(c) for c in columns])
+        writer = csv.DictWriter(buffer, columns, lineterminator="\n")
         writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
         return atomic_write(folder / RUNS_CSV, buffer.getvalue())
 

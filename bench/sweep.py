@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bench import runner, store
+from bench import runner, schema, store
 from vsboost import settings
 
 PENDING = ("not launched", "incomplete", *store.UNFINISHED)
@@ -69,8 +69,10 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     for option, values in (("--datasets", datasets), ("--rows", rows), ("--seeds", seed_indices)):
         if not values:
             raise store.BenchError(f"{option}: expected at least one, found none")
-    if min(seed_indices) < 0:
-        raise store.BenchError(f"seed index {min(seed_indices)}: expected >= 0")
+    if min(seed_indices) < 0 or max(seed_indices) > schema.MAX_SEED_INDEX:
+        bad = min(seed_indices) if min(seed_indices) < 0 else max(seed_indices)
+        raise store.BenchError(f"seed index {bad}: expected 0..{schema.MAX_SEED_INDEX} (what a "
+                               "record may hold); fix: --seeds or --seed-index within that range")
     if seeds_per_job < 1:
         raise store.BenchError(f"--seeds-per-job {seeds_per_job}: expected >= 1")
     if features not in FEATURES:

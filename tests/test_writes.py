@@ -2,6 +2,7 @@
 (issue 20, findings 2, 4 and 5): folders the suite writes into must be real folders, temporary
 files are unique and removed on error, a full disk names the file, a report set is whole."""
 
+# ruff: noqa: F811 - the results-folder fixtures of tests/test_untrusted.py, reused
 from __future__ import annotations
 
 import errno
@@ -64,7 +65,7 @@ def test_a_fifo_as_log_txt_is_one_line_not_a_hang(tmp_path):
 
 @pytest.mark.parametrize("planted", [store.LOCK_DIR, store.CKPT_DIR, "run folder"])
 def test_a_symlinked_folder_in_a_results_folder_is_refused_with_one_line(
-        folder, data_root, tmp_path, planted):  # noqa: F811 - the fixture of test_untrusted
+        folder, data_root, tmp_path, planted):
     import shutil
 
     outside = tmp_path / "outside"
@@ -79,7 +80,7 @@ def test_a_symlinked_folder_in_a_results_folder_is_refused_with_one_line(
     assert list(outside.iterdir()) == []
 
 
-def test_a_symlinked_reference_folder_is_refused(folder, tmp_path):  # noqa: F811
+def test_a_symlinked_reference_folder_is_refused(folder, tmp_path):
     import shutil
 
     outside = tmp_path / "outside"

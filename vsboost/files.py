@@ -36,6 +36,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for a writer that wants a file name (``torch.save``,
     ``np.savez``, ``scipy.io.savemat``); on success it replaces ``path``, on error it is removed."""
     path = Path(path)
+    if stat.S_ISDIR(_lstat_mode(path)):
+        raise UserError(f"{path}: expected a file (or nothing) to write, found a folder; fix: "
+                        "delete or rename that folder")
     # mkstemp: a unique name created with O_EXCL, so a planted file or symlink is never written
     # through; the replace swaps the entry itself, never what a symlink at ``path`` points to.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -66,6 +69,13 @@ def atomic_write(path: str | Path, data: bytes | str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     return path
+
+
+def _lstat_mode(path: Path) -> int:
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return 0
 
 
 def _fsync_dir(folder: Path) -> None:
