@@ -34,7 +34,7 @@ from bench import paper
 from vsboost import settings
 from vsboost.config import DATASETS
 from vsboost.errors import UserError
-from vsboost.files import atomic_write
+from vsboost.files import atomic_write, real_folder
 
 # Locations (data root, lock, archives) default to vsboost.settings, resolved at call time.
 CHUNK = 1 << 20
@@ -244,12 +244,42 @@ def lock_present(root: str | Path | None = None, datasets: Iterable[str] = DATAS
         if (root / rel).is_file() and _pin_entry(e, root / rel, f"{root / rel}", lock_path):
             recorded.append(rel)
     for name, a in lock["archives"].items():
-        if (archives / name).is_file() and _pin_entry(a, archives / name, f"{archives / name}",
-                                                      lock_path):
+        if not (archives / name).is_file():
+            continue
+        if a.get("sha256") is None:
+            _members_match_pins(archives / name, name, lock)
+        if _pin_entry(a, archives / name, f"{archives / name}", lock_path):
             recorded.append(name)
     if recorded:
         write_lock(lock, lock_path)
     return recorded
+
+
+def _members_match_pins(zpath: Path, name: str, lock: dict) -> None:
+    """Refuse to pin an archive whose members contradict their own pins in the lock."""
+    try:
+        archive = zipfile.ZipFile(zpath)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise DatasetError(f"{zpath}: expected a zip archive, found something else ({err}); "
+                           "fix: delete it and fetch again") from err
+    with archive:
+        names = archive.namelist()
+        for rel, e in lock["files"].items():
+            if e.get("archive") != name or e.get("sha256") is None:
+                continue
+            member = next((n for n in names if n == rel or n.endswith("/" + rel)), None)
+            if member is None:
+                continue
+            digest, size = hashlib.sha256(), 0
+            with archive.open(member) as src:
+                while size <= (e.get("size") or MAX_MEMBER) and (block := src.read(CHUNK)):
+                    digest.update(block)
+                    size += len(block)
+            if digest.hexdigest() != e["sha256"]:
+                raise DatasetError(
+                    f"{zpath}: its member {member} has sha256 {digest.hexdigest()[:12]}… but the "
+                    f"lock pins {e['sha256'][:12]}… for {rel}; an archive whose files contradict "
+                    "their pins is not pinned: delete it and fetch it again")
 
 
 def _pin_entry(entry: dict, path: Path, shown: str, lock_path) -> bool:
@@ -337,7 +367,7 @@ def _unpack(zpath: Path, name: str, wanted: dict[str, dict], root: Path) -> dict
         raise DatasetError(f"{zpath}: expected a zip archive, found something else ({err}); "
                            "fix: delete it and fetch again") from err
     root.mkdir(parents=True, exist_ok=True)
-    problems, budget = {}, MAX_UNPACKED
+    problems, budget, ready = {}, MAX_UNPACKED, {}
     again = f"fix: delete {zpath} and fetch again, or place the file by hand at {root}"
     with archive, tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as staging:
         names = archive.namelist()
@@ -367,9 +397,27 @@ def _unpack(zpath: Path, name: str, wanted: dict[str, dict], root: Path) -> dict
                                  f"but the lock pins {_describe(e)}; not moved into {root}; "
                                  f"{again}")
                 continue
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, root / rel)  # same file system: atomic
+            if e.get("sha256") is None and rel.endswith(".mat") and not _looks_like_mat(staged):
+                problems[rel] = (f"error: {name}:{member}: expected a MATLAB .mat file (its hash "
+                                 f"is not pinned), found other bytes; not moved into {root}; "
+                                 f"{again}")
+                continue
+            ready[rel] = (staged, e.get("sha256") is not None)
+        # Unpinned files are trusted on first use only from an archive that unpacked without a
+        # problem: one whose pinned members contradicted their pins vouches for nothing.
+        for rel, (staged, pinned) in ready.items():
+            if pinned or not problems:
+                real_folder((root / rel).parent)
+                os.replace(staged, root / rel)  # same file system: atomic
     return problems
+
+
+MAT_MAGIC = (b"MATLAB 5.0 MAT-file", b"MATLAB 7.3 MAT-file")  # the text header's first bytes
+
+
+def _looks_like_mat(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(MAT_MAGIC[0])) in MAT_MAGIC
 
 
 def _copy_bounded(archive: zipfile.ZipFile, member: str, target: Path, bound: int) -> int:

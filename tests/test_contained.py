@@ -77,3 +77,13 @@ def test_a_cell_of_class_names_comes_back_as_strings(tmp_path):
     (got,) = matfile.read([tmp_path / "a.mat"], ("allclasses_names",), fix="fix: x",
                           cells=("allclasses_names",))
     assert got.arrays["allclasses_names"].ravel().tolist() == ["cat", "dog", ""]
+
+
+def test_features_finite_in_float32_but_too_large_to_scale_are_refused_at_load(tmp_path):
+    files = tiny_files()
+    files["res101.mat"]["features"][0, 0] = 3e38  # finite in float32; its span with -3e38 is not
+    files["res101.mat"]["features"][1, 0] = -3e38
+    root = write_tiny(tmp_path, files=files)
+    with pytest.raises(DataError, match=r"res101\.mat: key 'features': expected magnitudes of at "
+                                        r"most 1e\+38, found 3e\+38"):
+        load(root, "APY")

@@ -29,7 +29,8 @@ def sha(data: bytes) -> str:
 @pytest.fixture
 def tiny(tmp_path):
     """A lock of one dataset with a pinned file, an unpinned file and an optional file."""
-    files = {"APY/att_splits.mat": b"pinned bytes", "APY/res101.mat": b"unpinned bytes",
+    files = {"APY/att_splits.mat": b"pinned bytes",
+             "APY/res101.mat": b"MATLAB 5.0 MAT-file, unpinned",
              "APY/testclasses.txt": b"aeroplane\n"}
     lock = {"about": "test", "schema": 1,
             "archives": {"xlsa17.zip": {"url": "https://example.invalid/xlsa17.zip",
@@ -131,7 +132,8 @@ def test_lock_records_unpinned_files_only(tiny):
     put(root, files)
     assert datasets.lock_present(root, ["APY"], lock_path, root / "archives") == ["APY/res101.mat"]
     entry = datasets.read_lock(lock_path)["files"]["APY/res101.mat"]
-    assert entry["sha256"] == sha(files["APY/res101.mat"]) and entry["size"] == 14
+    assert entry["sha256"] == sha(files["APY/res101.mat"])
+    assert entry["size"] == len(files["APY/res101.mat"])
     assert datasets.lock_present(root, ["APY"], lock_path, root / "archives") == []
 
 
@@ -172,8 +174,37 @@ def test_fetch_extracts_nested_members_into_the_root_and_verifies(tiny, tmp_path
 def test_fetch_refuses_an_archive_whose_file_disagrees_with_the_lock(tiny, tmp_path):
     lock_path, files, root = tiny
     archive = make_zip(tmp_path / "src.zip", {**files, "APY/att_splits.mat": b"tampered!!!!"})
-    with pytest.raises(datasets.DatasetError, match="after fetch, 1 problem"):
+    # 2: the tampered file, and the unpinned one it no longer vouches for (not moved)
+    with pytest.raises(datasets.DatasetError, match="after fetch, 2 problem"):
         datasets.fetch(["APY"], root, lock_path, tmp_path / "archives", downloader=local(archive))
+
+
+def test_fetch_moves_no_unpinned_file_from_an_archive_that_contradicted_a_pin(tiny, tmp_path):
+    lock_path, files, root = tiny
+    archive = make_zip(tmp_path / "src.zip", {**files, "APY/att_splits.mat": b"tampered!!!!"})
+    with pytest.raises(datasets.DatasetError):
+        datasets.fetch(["APY"], root, lock_path, tmp_path / "archives", downloader=local(archive))
+    assert not (root / "APY" / "res101.mat").exists()
+    assert not (root / "APY" / "att_splits.mat").exists()
+
+
+def test_fetch_moves_no_unpinned_mat_file_that_is_not_a_mat_file(tiny, tmp_path):
+    lock_path, files, root = tiny
+    archive = make_zip(tmp_path / "src.zip", {**files, "APY/res101.mat": b"\0" * 1000})
+    with pytest.raises(datasets.DatasetError, match=r"expected a MATLAB \.mat file"):
+        datasets.fetch(["APY"], root, lock_path, tmp_path / "archives", downloader=local(archive))
+    assert not (root / "APY" / "res101.mat").exists()
+
+
+def test_lock_refuses_to_pin_an_archive_whose_members_contradict_their_pins(tiny, tmp_path):
+    lock_path, files, root = tiny
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    make_zip(archives / "xlsa17.zip", {**files, "APY/att_splits.mat": b"tampered!!!!"})
+    before = lock_path.read_bytes()
+    with pytest.raises(datasets.DatasetError, match="contradict their pins is not pinned"):
+        datasets.lock_present(root, ["APY"], lock_path, archives)
+    assert lock_path.read_bytes() == before
 
 
 def test_fetch_says_which_required_file_the_archive_lacks(tiny, tmp_path):

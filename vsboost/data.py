@@ -25,6 +25,9 @@ from vsboost.errors import UserError
 
 FEATURE_DIM = 2048  # ResNet-101 pool5 width (docs/data.md)
 SPLITS = ("trainval_loc", "test_seen_loc", "test_unseen_loc")
+# choice: every difference of two features then stays finite in float32 (max 3.4e38), so the
+# min-max scaler cannot overflow; real features are below ~100.
+MAX_FEATURE = 1e38
 # CUB's class embedding: the 1024-d CNN-RNN sentence embedding, not 312 attributes (docs/data.md).
 SENT_FILE = {"CUB": "sent_splits.mat"}
 # The only variables read from any file (plus the synthetic benchmark's marker): a file may carry
@@ -142,6 +145,11 @@ def load(
     with np.errstate(over="ignore"):  # an overflow becomes inf, which _finite names
         x = np.ascontiguousarray(features.T, dtype=np.float32)
     _finite(x, res_path, "features")  # after the cast: 1e39 is finite in float64, not float32
+    top = float(np.abs(x).max()) if x.size else 0.0
+    if top > MAX_FEATURE:  # the scaler's differences would overflow float32 into inf
+        raise _error(res_path, "features", f"magnitudes of at most {MAX_FEATURE:g}",
+                     f"{top:.3g}", "fix: rescale the features (ResNet-101 pool5 features are "
+                     "non-negative, below ~100)")
     y = labels - 1
     n_classes = int(y.max()) + 1
 
