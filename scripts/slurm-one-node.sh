@@ -3,31 +3,52 @@
 # tests, everything in one folder of its own; needs root and Debian's slurm-wlm, slurmdbd, munge
 # and mariadb-server packages (.ci/run installs them).
 #
-#   scripts/slurm-one-node.sh start [DIR]   start the daemons; DIR/pids lists what was started,
-#                                           DIR/etc/slurm.conf is the config: export
-#                                           SLURM_CONF=DIR/etc/slurm.conf to use this cluster
-#   scripts/slurm-one-node.sh stop [DIR]    stop exactly the PIDs in DIR/pids, newest first
+#   scripts/slurm-one-node.sh start DIR   start the daemons; DIR/pids lists what was started,
+#                                         DIR/etc/slurm.conf is the config: export
+#                                         SLURM_CONF=DIR/etc/slurm.conf to use this cluster
+#   scripts/slurm-one-node.sh stop DIR    stop the daemons listed in DIR/pids, newest first
 #
-# DIR defaults to $SLURM_ONE_NODE_DIR, else /tmp/vsboost-slurm. Accounting is not optional:
-# without slurmdbd, sacct knows nothing and submitit cannot learn a job's state.
+# DIR is required: no shared default folder whose pids file someone else could have written.
+# stop kills a listed PID only when that process is still the daemon the line names (its
+# /proc/PID/cmdline), and reads DIR/pids only when it is a regular file owned by this user.
+# Accounting is not optional: without slurmdbd, sacct knows nothing and submitit cannot learn a
+# job's state.
 set -euo pipefail
 action=${1:-}
-DIR=$(realpath -m "${2:-${SLURM_ONE_NODE_DIR:-/tmp/vsboost-slurm}}")
+[ -n "${2:-}" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+DIR=$(realpath -m "$2")
 PIDS=$DIR/pids
+DAEMONS="munged mariadbd slurmdbd slurmctld slurmd"
+
+ours() {  # ours NAME PID: the process PID is still the daemon NAME that start launched
+  case " $DAEMONS " in *" $1 "*) ;; *) return 1 ;; esac
+  [[ "$2" =~ ^[0-9]+$ ]] && [ -r "/proc/$2/cmdline" ] || return 1
+  local first
+  first=$(tr '\0' '\n' < "/proc/$2/cmdline" | head -n 1)
+  [ "$(basename -- "$first")" = "$1" ]
+}
 
 stop() {
-  [ -f "$PIDS" ] || return 0
-  for pid in $(tac "$PIDS" | awk '{print $2}'); do kill "$pid" 2>/dev/null || true; done
-  for pid in $(awk '{print $2}' "$PIDS"); do
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  [ -e "$PIDS" ] || return 0
+  [ -f "$PIDS" ] && [ ! -L "$PIDS" ] && [ -O "$PIDS" ] || {
+    echo "error: $PIDS: expected a regular file of this user's; fix: remove it by hand" >&2
+    return 2; }
+  local name pid
+  tac "$PIDS" | while read -r name pid; do
+    if ours "$name" "$pid"; then kill "$pid" 2>/dev/null || true
+    else echo "note: $name $pid is not running as started here; left alone" >&2; fi
   done
+  while read -r name pid; do
+    ours "$name" "$pid" || continue
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  done < "$PIDS"
   rm -f "$PIDS"
 }
 
 case "$action" in
-  stop) stop; exit 0 ;;
+  stop) stop; exit $? ;;
   start) ;;
-  *) echo "usage: $0 start|stop [DIR]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
 esac
 
 for tool in munged mariadbd mariadb-install-db slurmdbd slurmctld slurmd sacctmgr; do

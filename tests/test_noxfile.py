@@ -43,3 +43,22 @@ def test_the_build_check_refuses_a_cuda_torch_and_passes_a_cpu_one(tmp_path):
                                       "class version:\n    cuda = None\n")
     cpu = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True)
     assert cpu.returncode == 0
+
+
+def test_the_fuzz_session_draws_random_examples_with_the_seed_given():
+    session = FakeSession()
+    session.posargs = ["--hypothesis-seed=7"]
+    noxfile.fuzz(session)
+    _, args = session.calls[-1]
+    assert args[0] == "pytest" and "--hypothesis-profile=random" in args
+    assert args[-1] == "--hypothesis-seed=7"
+
+
+def test_regress_passes_paths_to_its_shell_as_arguments_not_as_script_text(tmp_path):
+    session = FakeSession()
+    session.posargs = []
+    session.create_tmp = lambda: str(tmp_path / "a dir; touch pwned")
+    noxfile.regress(session)
+    (shell,) = [args for kind, args in session.calls if kind == "run" and args[0] == "bash"]
+    script = shell[shell.index("-c") + 1]
+    assert "pwned" not in script and str(tmp_path / "a dir; touch pwned") in " ".join(shell)
