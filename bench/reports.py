@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -122,6 +123,7 @@ def read_features(path: Path) -> dict[str, np.ndarray]:
         raise ReportError(f"{path}: expected a regular file of at most {MAX_FEATURES_BYTES:,} "
                           f"bytes; {fix}")
     try:
+        _check_npz_sizes(path)
         with np.load(path, allow_pickle=False) as f:
             if set(f.files) != FEATURE_KEYS:
                 raise ValueError(f"arrays {sorted(f.files)[:8]}, expected {sorted(FEATURE_KEYS)}")
@@ -134,6 +136,27 @@ def read_features(path: Path) -> dict[str, np.ndarray]:
         raise ReportError(f"{path}: expected the features.npz of a run, found {reason}; "
                           f"{fix}") from err
     return features
+
+
+def _check_npz_sizes(path: Path) -> None:
+    """Bound what np.load would allocate before it does: the members' uncompressed sizes from the
+    zip directory (a zip member never yields more than its declared size), and each array's
+    header shape, which numpy allocates before reading a byte of it."""
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        total = sum(m.file_size for m in members)
+        if total > MAX_FEATURES_BYTES:
+            raise ValueError(f"{total:,} bytes uncompressed, over {MAX_FEATURES_BYTES:,}")
+        for m in members:
+            with archive.open(m) as f:
+                major, _ = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0 if major == 1
+                        else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(f)
+                nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if nbytes > m.file_size:
+                    raise ValueError(f"array {m.filename!r} declares {nbytes:,} bytes in a "
+                                     f"{m.file_size:,}-byte member")
 
 
 def _data_note(data_kind: str) -> str:

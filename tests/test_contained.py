@@ -87,3 +87,38 @@ def test_features_finite_in_float32_but_too_large_to_scale_are_refused_at_load(t
     with pytest.raises(DataError, match=r"res101\.mat: key 'features': expected magnitudes of at "
                                         r"most 1e\+38, found 3e\+38"):
         load(root, "APY")
+
+
+def test_a_small_features_npz_that_inflates_past_the_bound_is_refused_before_loading(
+        tmp_path, monkeypatch):
+    import zipfile
+
+    from bench import reports, store
+    from bench.cells import ReportError
+
+    monkeypatch.setattr(reports, "MAX_FEATURES_BYTES", 1 << 20)
+    path = tmp_path / store.FEATURES
+    # zeros compress ~1000x (the 974 KB file held 1 GB): the bound must count what
+    # np.load would allocate, not the file's size
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("seen_raw.npy", "w") as f:
+            np.lib.format.write_array(f, np.zeros(1 << 20, np.float32))
+    assert path.stat().st_size < reports.MAX_FEATURES_BYTES
+    with pytest.raises(ReportError, match=r"features\.npz: .*bytes uncompressed, over"):
+        reports.read_features(path)
+
+
+def test_an_npz_header_claiming_more_than_its_member_holds_is_refused(tmp_path):
+    import zipfile
+
+    from bench import reports, store
+    from bench.cells import ReportError
+
+    path = tmp_path / store.FEATURES
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(0, np.float32))
+    header["shape"] = (1 << 40,)  # numpy would allocate 4 TB before reading a byte
+    with zipfile.ZipFile(path, "w") as archive:
+        with archive.open("seen_raw.npy", "w") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+    with pytest.raises(ReportError, match=r"declares .* bytes in a"):
+        reports.read_features(path)
