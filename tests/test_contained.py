@@ -122,3 +122,15 @@ def test_an_npz_header_claiming_more_than_its_member_holds_is_refused(tmp_path):
             np.lib.format.write_array_header_1_0(f, header)
     with pytest.raises(ReportError, match=r"declares .* bytes in a"):
         reports.read_features(path)
+
+
+def test_a_huge_synthetic_marker_is_neither_loaded_by_the_loader_nor_by_the_pin_check(
+        tmp_path, monkeypatch):
+    from vsboost import synthetic
+
+    files = tiny_files()
+    files["att_splits.mat"]["synthetic"] = "x" * 100_000  # 400 KB as numpy holds it
+    root = write_tiny(tmp_path, files=files)
+    monkeypatch.setattr(matfile, "MAX_ARRAY_BYTES", 350_000)  # above features, below the marker
+    assert load(root, "APY").synthetic  # presence is enough: never loaded
+    assert synthetic.marker(root / "APY" / "att_splits.mat") is None  # over its own bound

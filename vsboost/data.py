@@ -30,9 +30,9 @@ SPLITS = ("trainval_loc", "test_seen_loc", "test_unseen_loc")
 MAX_FEATURE = 1e38
 # CUB's class embedding: the 1024-d CNN-RNN sentence embedding, not 312 attributes (docs/data.md).
 SENT_FILE = {"CUB": "sent_splits.mat"}
-# The only variables read from any file (plus the synthetic benchmark's marker): a file may carry
-# others of any size, and they are never decompressed. Size bounds: vsboost/matfile.py.
-VARIABLES = ("features", "labels", "att", *SPLITS, "synthetic")
+# The only variables read from any file: a file may carry others of any size, and they are never
+# decompressed; of the synthetic benchmark's marker only its presence. Bounds: vsboost/matfile.py.
+VARIABLES = ("features", "labels", "att", *SPLITS)
 
 
 class DataError(UserError):
@@ -115,7 +115,7 @@ def load(
             raise DataError(f"{path}: expected {path.name}, found no such file; {fetch}")
     pins = pins or {}
     try:  # in a child process, pins checked first (vsboost/matfile.py)
-        parsed = matfile.read(paths, VARIABLES, fix=fetch,
+        parsed = matfile.read(paths, VARIABLES, fix=fetch, presence=("synthetic",),
                               pins={p: pins[p.name] for p in paths if p.name in pins})
     except matfile.MatError as err:
         raise DataError(str(err)) from None

@@ -61,14 +61,19 @@ class Parsed:
 
 
 def read(paths: list[Path], variables: tuple[str, ...], *, fix: str,
-         pins: dict[Path, str] | None = None, cells: tuple[str, ...] = ()) -> list[Parsed]:
+         pins: dict[Path, str] | None = None, cells: tuple[str, ...] = (),
+         max_array: int | None = None, presence: tuple[str, ...] = ()) -> list[Parsed]:
     """The ``variables`` of each MAT file (v4-v7 via scipy, v7.3 via h5py; v7.3 arrays are
     transposed back to MATLAB's shape). ``pins``: {path: sha256} checked before parsing;
     ``cells``: variables that may be cells of strings (returned as string arrays); ``fix``: the
-    advice ending every error line."""
+    advice ending every error line; ``max_array``: a tighter bound than :data:`MAX_ARRAY_BYTES`
+    for each variable; ``presence``: variables whose presence alone matters (never loaded: they
+    read as an empty object array)."""
     handles = [_open(Path(p), fix, (pins or {}).get(p)) for p in paths]
+    limit = MAX_ARRAY_BYTES if max_array is None else min(max_array, MAX_ARRAY_BYTES)
     try:
-        return _parse([Path(p) for p in paths], handles, variables, cells, fix)
+        return _parse([Path(p) for p in paths], handles, (*variables, *presence), cells, fix,
+                      limit, presence)
     finally:
         for fd, _ in handles:
             os.close(fd)
@@ -107,14 +112,14 @@ def _open(path: Path, fix: str, pin: str | None) -> tuple[int, str]:
     return fd, digest
 
 
-def _parse(paths, handles, variables, cells, fix) -> list[Parsed]:
+def _parse(paths, handles, variables, cells, fix, limit, presence) -> list[Parsed]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
                                           os.environ.get("PYTHONPATH", "")])}
     with tempfile.TemporaryDirectory(prefix="vsboost-mat-") as out:
         request = {"out": out, "fds": [fd for fd, _ in handles], "variables": list(variables),
-                   "cells": list(cells), "max_array": MAX_ARRAY_BYTES,
+                   "cells": list(cells), "max_array": limit, "presence": list(presence),
                    "memory": CHILD_MEMORY_BYTES, "cpu": CHILD_CPU_S}
         try:
             child = subprocess.run([sys.executable, "-m", "vsboost.matfile", json.dumps(request)],
@@ -185,16 +190,16 @@ def _variables(f, request: dict) -> tuple[dict, list]:
 
     wanted, cells, limit = request["variables"], request["cells"], request["max_array"]
     try:
-        listed = scipy.io.whosmat(f)
+        listed = scipy.io.whosmat(f, chars_as_strings=False)  # char arrays: their full shape
     except NotImplementedError:  # scipy's answer to v7.3, which is HDF5
         f.seek(0)
-        return _hdf5(f, wanted, limit)
+        return _hdf5(f, wanted, limit, request["presence"])
     f.seek(0)
     load, objects = [], []
     for name, shape, kind in listed:
         if name not in wanted:
             continue
-        if kind in NOT_ARRAYS and name not in cells:
+        if name in request["presence"] or (kind in NOT_ARRAYS and name not in cells):
             objects.append(name)  # never decompressed: its size is not in its header
             continue
         _bounded(name, int(np.prod(shape, dtype=np.float64)) * ITEMSIZE.get(kind, 8), limit)
@@ -222,16 +227,17 @@ def _strings(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _hdf5(f, wanted: list, limit: int) -> tuple[dict, list]:
+def _hdf5(f, wanted: list, limit: int, presence: list) -> tuple[dict, list]:
     import h5py
 
     arrays, objects = {}, []
     with h5py.File(f, "r") as mat:
         for name in wanted:
             item = mat.get(name)
-            if not isinstance(item, h5py.Dataset):
+            if item is None:
                 continue
-            if item.dtype.kind == "O" or item.dtype.fields:  # cell references, structs
+            if name in presence or not isinstance(item, h5py.Dataset) or item.dtype.kind == "O" \
+                    or item.dtype.fields:  # presence only, groups, cell references, structs
                 objects.append(name)
                 continue
             _bounded(name, item.size * item.dtype.itemsize, limit)

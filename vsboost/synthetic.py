@@ -241,10 +241,14 @@ def verify(root: str | Path, datasets) -> None:
                     f"to rewrite it, and report the versions if it persists")
 
 
+# choice: the marker is one line of ~200 characters (4 bytes each as numpy holds them)
+MAX_MARKER_BYTES = 1 << 16
+
+
 def marker(path: Path) -> str | None:
     """The marker variable, read through the bounded child parser (vsboost/matfile.py)."""
     try:
-        (mat,) = matfile.read([path], ("synthetic",), fix="")
+        (mat,) = matfile.read([path], ("synthetic",), fix="", max_array=MAX_MARKER_BYTES)
     except matfile.MatError:  # not a readable MAT file: the loader names the problem
         return None
     marker = mat.arrays.get("synthetic")
