@@ -281,6 +281,10 @@ def _execute(plan, **launch):
             f"results folder {plan.folder}: expected a writable folder, found {exc.strerror} "
             f"({exc.filename}); pass --results to a writable folder") from exc
     click.echo(f"now: {sweeps.summary(cells)}")
+    superseded = sweeps.superseded(plan, cells)
+    if superseded:
+        click.echo(f"superseded {superseded} record(s) of other code: retrained with this code, "
+                   f"the old runs kept in {plan.folder / store.SUPERSEDED_DIR}")
     for cell in cells:
         if cell.status == "failed":
             record = store.read_record(plan.folder / cell.run_id) or {}

@@ -24,6 +24,7 @@ KEY_FIELDS = ("dataset", "row", "seed_index", "seed", "config_hash", "data_finge
 MAX_SEED_INDEX = 999
 RATES = frozenset({"U", "S", "H", "acc", "czsl"})  # accuracies: fractions in [0, 1]
 PLAIN = re.compile(r"[A-Za-z0-9_.]{1,64}")  # hashes and fingerprints: one safe file-name part
+CODE = re.compile(r"[0-9a-f]{64}")  # provenance.code: vsboost.fingerprint.code()
 # (field, expected, found), or None when the record holds the schema.
 Problem = tuple[str, str, Any] | None
 
@@ -60,6 +61,9 @@ def problem(record: Any, folder_name: str | None = None) -> Problem:
     for field in ("data", "deviations", "config", "sampler", "provenance"):
         if not isinstance(record.get(field, {}), dict):
             return field, "an object", type(record.get(field)).__name__
+    code = (record.get("provenance") or {}).get("code")
+    if code is not None and not (isinstance(code, str) and CODE.fullmatch(code)):
+        return "provenance.code", "null or a sha256 of the code (64 hex digits)", code
     epoch = record.get("diverged_epoch")
     if epoch is not None and not _count(epoch, low=1):
         return "diverged_epoch", "null or an epoch >= 1", epoch
