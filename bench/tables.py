@@ -231,6 +231,8 @@ def provenance(records: list[dict], name: str) -> str:
         ("settings changed (†)", _changed(records)),
         ("data version shown", "; ".join(f"{ds} {data_version(records, ds)}"
                                          for ds in present(records, "dataset", DATASETS))),
+        ("method code (fingerprint)", _counts((p.get("code") or "unrecorded")[:12]
+                                              for p in prov)),
         ("git commits", _counts(p.get("git_commit") and p["git_commit"] + _changes(p)
                                 for p in prov)),
         ("devices", _counts(p.get("device") for p in prov)),
