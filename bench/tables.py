@@ -104,7 +104,8 @@ GAINS = (("sml", "plain"), ("rml", "plain"), ("full", "plain"), ("full", "sml"),
 GAINS_FOOTNOTE = (
     f"Gain = mean over seeds of the paired difference (row − base, the runs of the same seed "
     f"index: same seed, same episodes), in points, with its {int(100 * stats.CONFIDENCE)}% "
-    f"{stats.METHOD} interval and (n) the number of pairs; * marks an interval that excludes 0. "
+    f"{stats.METHOD} interval and (n) the number of pairs; * marks an interval that excludes 0; "
+    f"with fewer than {stats.MIN_N} pairs no interval is given (cannot judge). "
     "Paper: the same difference of Table 4's printed numbers (real data only).")
 
 
