@@ -254,6 +254,40 @@ def check(name, tolerance, baseline, machines, two_sided, allow_deviations, seed
 
 
 @click.command(cls=SectionedCommand)
+@click.argument("a")
+@click.argument("b")
+@option("--confidence", type=click.FloatRange(0.5, 0.9999), default=0.95, section="Compare",
+        help="Level of every interval and verdict (two-sided, per cell).")
+@option("--fail-on-worse", is_flag=True, section="Compare",
+        help="Exit 1 when some accuracy cell is judged worse (B below A).")
+@debug_option
+def compare(a, b, confidence, fail_on_worse) -> None:
+    """Judge B against A cell by cell: better, worse, no detectable difference, cannot judge.
+
+    A and B are results folders (results/<sweep>), or one variant of a folder as PATH@PREFIX (the
+    runs whose config hash or code fingerprint starts with PREFIX). Per (dataset, row, metric,
+    protocol): the means, Δ = B − A, its interval, the test (paired on the seed indices both
+    sides hold when there are at least 3, else Welch) and the verdict: better / worse when the
+    interval excludes 0; no detectable difference when it holds 0, with the MDD, the smallest
+    true difference this test finds with 90% probability; cannot judge with fewer than 3 runs
+    per side or when the sides are not comparable (another data version or kind, device kind
+    or protocol), saying why. Training losses are shown apart, in their own units, as higher /
+    lower. Across datasets: the probability that a run of B beats a run of A on H, with a
+    stratified bootstrap interval. Each cell is judged on its own (no multiplicity correction).
+
+    Exit codes: 0 judged (whatever the verdicts, unless --fail-on-worse), 1 with --fail-on-worse
+    when an accuracy cell is worse, 2 bad input (no records, several variants on one side,
+    nothing in common).
+    """
+    from bench import compare as comparing  # `compare` is the command here
+
+    side_a, side_b = comparing.side(a), comparing.side(b)
+    judged = comparing.compare(side_a, side_b, confidence)
+    click.echo(comparing.render(side_a, side_b, judged, confidence))
+    sys.exit(1 if fail_on_worse and comparing.worse(judged) else 0)
+
+
+@click.command(cls=SectionedCommand)
 @option("--name", default=None, section="Results", show_default="the only sweep",
         help="Sweep folder under the results root.")
 @option("--protocol", type=click.Choice(["both", *PROTOCOLS]), default="both", section="Claims",
