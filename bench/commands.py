@@ -209,7 +209,7 @@ def tsne(name, out, datasets, results) -> None:
         section="Check", show_default="compare with the paper",
         help="A sweep folder of earlier records of the same kind to compare with instead.")
 @option("--machines", type=click.Path(path_type=Path, file_okay=False, exists=True),
-        default=None, section="Check", show_default="none: the seed band is the tolerance",
+        default=None, section="Check", show_default="none: --tolerance is the band",
         help="With --baseline: a folder of sweeps, one per simulated machine, rerunning the "
              "baseline's seeds; their paired differences set each cell's machine band.")
 @option("--two-sided", is_flag=True, section="Check",
@@ -264,8 +264,13 @@ def check(name, tolerance, baseline, machines, two_sided, exact, allow_deviation
         help="Level of every interval and verdict (two-sided, per cell).")
 @option("--fail-on-worse", is_flag=True, section="Compare",
         help="Exit 1 when some accuracy cell is judged worse (B below A).")
+@option("--metrics", default=",".join(("U", "S", "H", "acc", "loss_d", "loss_metric",
+                                       "relation_same")), section="Compare",
+        help="Comma-separated metrics to judge (acc: CZSL top-1; the rest: training losses).")
+@option("--negligible", type=click.FloatRange(min=0), default=0.0, section="Compare",
+        help="Points below which an accuracy difference is never called better or worse.")
 @debug_option
-def compare(a, b, confidence, fail_on_worse) -> None:
+def compare(a, b, confidence, fail_on_worse, metrics, negligible) -> None:
     """Judge B against A cell by cell: better, worse, no detectable difference, cannot judge.
 
     A and B are results folders (results/<sweep>), or one variant of a folder as PATH@PREFIX (the
@@ -285,8 +290,14 @@ def compare(a, b, confidence, fail_on_worse) -> None:
     """
     from bench import compare as comparing  # `compare` is the command here
 
+    wanted = [m.strip() for m in metrics.split(",") if m.strip()]
+    known = (*comparing.ACCURACIES, *comparing.cells.LOSSES)
+    unknown = [m for m in wanted if m not in known]
+    if unknown or not wanted:
+        raise comparing.CompareRefused(f"--metrics {metrics!r}: expected some of "
+                                       f"{', '.join(known)}, found {', '.join(unknown) or 'none'}")
     side_a, side_b = comparing.side(a), comparing.side(b)
-    judged = comparing.compare(side_a, side_b, confidence)
+    judged = comparing.compare(side_a, side_b, confidence, wanted, negligible)
     click.echo(comparing.render(side_a, side_b, judged, confidence))
     sys.exit(1 if fail_on_worse and comparing.worse(judged) else 0)
 

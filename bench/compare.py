@@ -7,6 +7,8 @@ difference B − A of the means, its interval at the stated level, and one verdi
 - ``better`` / ``worse``: the interval excludes 0 (an accuracy rose / fell);
 - ``no detectable difference (MDD d)``: the interval holds 0; d is the smallest true difference
   this test, with this n and spread, finds with probability 90% (:func:`bench.stats.detectable`);
+- ``negligible``: the interval excludes 0 but |Δ| is below a floor the caller sets
+  (``--negligible``; the regression check uses the one-decimal display, 0.1 points);
 - ``cannot judge``: fewer than 3 runs per side (pairs, when paired), or the sides are not
   comparable (another data version or kind, another device kind, a protocol one side lacks);
   the reason is printed.
@@ -42,6 +44,7 @@ from vsboost.config import DATASETS, ROWS
 
 ACCURACIES = ("U", "S", "H", "acc")  # acc: CZSL top-1 (Table 3)
 BETTER, WORSE, SAME, CANNOT = "better", "worse", "no detectable difference", "cannot judge"
+NEGLIGIBLE = "negligible"  # the interval excludes 0 but |Δ| is below the --negligible floor
 BOOTSTRAP = 2000  # choice: resamples of the aggregate's interval (rliable uses 2000 too)
 BOOTSTRAP_SEED = 0  # choice: a fixed stream, so the same records print the same interval
 
@@ -121,8 +124,10 @@ def side(spec: str) -> Side:
 
 
 def compare(a: Side, b: Side, confidence: float = stats.CONFIDENCE,
-            metrics: Sequence[str] = (*ACCURACIES, *cells.LOSSES)) -> list[Judged]:
-    """Every (dataset, row, metric, protocol) both sides have, judged."""
+            metrics: Sequence[str] = (*ACCURACIES, *cells.LOSSES),
+            negligible: float = 0.0) -> list[Judged]:
+    """Every (dataset, row, metric, protocol) both sides have, judged. ``negligible``: an
+    accuracy difference smaller than this (points) is never called better or worse."""
     pairs = sorted({_pair(r) for r in a.records} & {_pair(r) for r in b.records}, key=_order)
     if not pairs:
         raise CompareRefused(f"{a.label} and {b.label} share no (dataset, row): nothing to "
@@ -136,11 +141,12 @@ def compare(a: Side, b: Side, confidence: float = stats.CONFIDENCE,
                 va, vb = _values(runs_a, metric, protocol), _values(runs_b, metric, protocol)
                 if va is None and vb is None:
                     continue  # neither side records it (a row without that loss)
-                out.append(_judge(ds, row, metric, protocol, va, vb, why, confidence))
+                out.append(_judge(ds, row, metric, protocol, va, vb, why, confidence,
+                                  negligible))
     return out
 
 
-def _judge(ds, row, metric, protocol, va, vb, why, confidence) -> Judged:
+def _judge(ds, row, metric, protocol, va, vb, why, confidence, negligible) -> Judged:
     head = (ds, row, metric, protocol)
     if va is None or vb is None:
         missing = "A" if va is None else "B"
@@ -160,8 +166,11 @@ def _judge(ds, row, metric, protocol, va, vb, why, confidence) -> Judged:
     if not iv.excludes_zero:
         return Judged(*head, a, b, SAME, iv, test, detectable=stats.detectable(iv))
     up = iv.low > 0
-    word = ("higher" if up else "lower") if metric in cells.LOSSES else (BETTER if up else WORSE)
-    return Judged(*head, a, b, word, iv, test)
+    if metric in cells.LOSSES:
+        return Judged(*head, a, b, "higher" if up else "lower", iv, test)
+    if abs(iv.mean) < negligible:
+        return Judged(*head, a, b, NEGLIGIBLE, iv, test, why=f"|Δ| < {negligible:g}")
+    return Judged(*head, a, b, BETTER if up else WORSE, iv, test)
 
 
 def _one_variant(s: Side, ds: str, row: str) -> list[dict]:
@@ -260,7 +269,7 @@ def render(a: Side, b: Side, judged: list[Judged], confidence: float) -> str:
                   tabulate(agg, headers=["row", "protocol", "datasets", "P(B > A)"],
                            tablefmt="pipe", disable_numparse=True), ""]
     counts = {w: sum(j.verdict == w for j in judged if not j.loss)
-              for w in (BETTER, WORSE, SAME, CANNOT)}
+              for w in (BETTER, WORSE, SAME, NEGLIGIBLE, CANNOT)}
     lines.append("accuracy cells: " + ", ".join(f"{n} {w}" for w, n in counts.items()))
     return "\n".join(lines)
 

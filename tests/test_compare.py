@@ -125,3 +125,28 @@ def test_the_aggregate_is_the_probability_of_improvement(tmp_path):
     rows = compare.aggregate(a, a, fake + other)
     # identical runs on APY: 0.5; B always above on CUB: 1.0; averaged over datasets: 0.75
     assert [r[3].split()[0] for r in rows] == ["0.75", "0.75"]
+
+
+def test_a_difference_below_the_negligible_floor_is_never_worse(tmp_path):
+    # a constant -0.05 on every seed: exact, so the interval excludes 0
+    a, b = shifted(0), shifted(-0.05)
+    assert judge(tmp_path / "x", a, b)["H", "paper"].verdict == compare.WORSE
+    sa, sb = compare.side(str(tmp_path / "x" / "a")), compare.side(str(tmp_path / "x" / "b"))
+    (j,) = [j for j in compare.compare(sa, sb, metrics=("H",), negligible=0.1)
+            if j.protocol == "paper"]
+    assert j.verdict == compare.NEGLIGIBLE
+
+
+def test_the_regression_worse_stage_is_one_sided_at_the_family_level_over_its_h_cells(tmp_path):
+    from bench import regression
+
+    args = regression.worse_args("base", "fresh")
+    assert regression.worse_cells() == 10  # APY's 4 rows and FLO full, both protocols
+    assert args[args.index("--confidence") + 1] == "0.99"  # one-sided 0.005 per cell
+    base = folder(tmp_path / "base", shifted(0))
+    same = folder(tmp_path / "same", shifted(0, range(3)))
+    drop = folder(tmp_path / "drop", shifted(-3.0, range(3), noise=(0.1, -0.1, 0.0, 0, 0, 0)))
+    run = CliRunner()
+    for fresh, code in ((same, 0), (drop, 1)):
+        result = run.invoke(cli, regression.worse_args(str(base), str(fresh)))
+        assert result.exit_code == code, result.output
