@@ -15,7 +15,7 @@ certainty two seeds cannot give. Such a comparison reads "cannot judge (n=2)".
 Runs of two variants that do not share their seeds are compared unpaired, with Welch's t
 interval (:func:`welch`). :func:`detectable` gives the smallest true difference that a test of
 this n and spread would find at the stated level with probability :data:`POWER`: the δ where the
-noncentral t's two-sided power reaches it (scipy.stats.nct), with the sample standard deviation
+noncentral t's two-sided power reaches it (:func:`_power`), with the sample standard deviation
 standing in for the true one (a plug-in: with few seeds it is itself uncertain).
 """
 
@@ -25,7 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import optimize, stats
+from scipy import integrate, optimize, stats
 
 CONFIDENCE = 0.95  # choice: the conventional level; every report states it
 METHOD = "paired t"
@@ -98,12 +98,23 @@ def detectable(iv: Interval, power: float = POWER) -> float | None:
     crit = stats.t.ppf(0.5 + iv.confidence / 2, iv.dof)
 
     def short(lam: float) -> float:
-        return (stats.nct.sf(crit, iv.dof, lam) + stats.nct.cdf(-crit, iv.dof, lam)) - power
+        return _power(lam, crit, iv.dof) - power
 
     high = 1.0
-    while short(high) < 0:  # widen the bracket only as far as needed: nct is NaN far out
+    while short(high) < 0:
         high *= 2
     return float(optimize.brentq(short, 0.0, high)) * iv.se
+
+
+def _power(lam: float, crit: float, dof: float) -> float:
+    """P(|T| > crit) for T noncentral t(dof, lam), as E over V ~ χ²(dof) of the normal tails at
+    crit·√(V/dof): scipy.stats.nct's own tails return NaN for few degrees of freedom and a
+    large crit (dof 2 at 99%), this integral does not."""
+    def tails(v: float) -> float:
+        edge = crit * math.sqrt(v / dof)
+        return stats.chi2.pdf(v, dof) * (stats.norm.sf(edge - lam) + stats.norm.cdf(-edge - lam))
+
+    return integrate.quad(tails, 0, math.inf)[0]
 
 
 def _sd(values: Sequence[float], mean: float) -> float:
