@@ -396,7 +396,9 @@ def run(results_dir: str | Path, *, tolerance: float = 1.0,
                    "change is worse is `bench compare`'s question"))
     bad = failing(comps)
     lines = [f"Comparing {Path(results_dir).name} with {against}; {rule}; "
-             "ours = mean ± std (ddof 1) (n), Δ and tolerance in points.", "",
+             "ours = mean ± std (ddof 1) (n); Δ and tolerance in points for accuracies, and for "
+             "the training losses (loss_d, loss_metric, relation_same) in their own units ×100, "
+             "not points.", "",
              format_comparisons(comps), "", *notes, *([""] if notes else [])]
     partial = (f"; PARTIAL (--allow-partial): {len(incomplete)} (dataset, row) not complete, "
                "compared on the seeds done" if incomplete and allow_partial else "")
