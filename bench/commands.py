@@ -212,9 +212,6 @@ def tsne(name, out, datasets, results) -> None:
         default=None, section="Check", show_default="none: --tolerance is the band",
         help="With --baseline: a folder of sweeps, one per simulated machine, rerunning the "
              "baseline's seeds; their paired differences set each cell's machine band.")
-@option("--two-sided", is_flag=True, section="Check",
-        help="With --baseline: a cell that rises beyond its tolerance reads CHANGED too (the "
-             "method's numbers changed), as the regression workflow uses it.")
 @option("--exact", is_flag=True, section="Check",
         help="With --baseline: exit 1 when a cell changed (the golden master); without it "
              "changes are reported and the check passes.")
@@ -229,7 +226,7 @@ def tsne(name, out, datasets, results) -> None:
              "diverged or are missing (the verdict line says PARTIAL).")
 @results_option
 @debug_option
-def check(name, tolerance, baseline, machines, two_sided, exact, allow_deviations, seeds,
+def check(name, tolerance, baseline, machines, exact, allow_deviations, seeds,
           allow_partial, results) -> None:
     """Compare means with the paper's Tables 2-4 (or a baseline); exit 1 when cells fall short.
 
@@ -241,7 +238,7 @@ def check(name, tolerance, baseline, machines, two_sided, exact, allow_deviation
     "worse?": U, S, H, CZSL and training losses under both protocols, paired with the baseline's
     same seeds, read `unchanged` within the tolerance (with --machines the machine band: reruns
     of the baseline on simulated machines, at least 0.1 points; else --tolerance) and
-    `CHANGED (lower|higher)` beyond it. Whether a change is worse: `bench compare`
+    `CHANGED (lower|higher)` beyond it, either way. Whether a change is worse: `bench compare`
     (docs/regression.md).
 
     Exit codes: 0 pass (against a baseline: also when cells changed, unless --exact), 1 cells
@@ -250,7 +247,7 @@ def check(name, tolerance, baseline, machines, two_sided, exact, allow_deviation
     """
     folder = _folders(results, name, single=True)[0]
     passed, text = checks.run(folder, tolerance=tolerance, baseline_dir=baseline,
-                              allow_deviations=allow_deviations, two_sided=two_sided,
+                              allow_deviations=allow_deviations,
                               machines_dir=machines, seeds=seeds,
                               allow_partial=allow_partial, exact=exact)
     click.echo(text)

@@ -3,7 +3,7 @@
 Each scenario is trained from scratch in a temporary copy of the repository (a planted fault is
 one line changed there; the product has no flag for any) on the rows it reaches, `regress`
 profile, and judged per seed triple by both stages of `nox -s regress` (bench/regression.py):
-*changed?* (`bench check --baseline ... --two-sided --exact`: any cell beyond its machine band)
+*changed?* (`bench check --baseline ... --exact`: any cell beyond its machine band)
 and *worse?* (`bench compare` on H with the regression's level, paired with the baseline's same
 seeds; triples beyond the baseline's 6 seeds are compared unpaired). Kinds of scenario:
 
@@ -182,10 +182,10 @@ def judge(records: list[dict], kept: Path, groups: int) -> list[dict]:
                 (folder / r["run_id"]).mkdir(parents=True, exist_ok=True)
                 store.write_record(folder / r["run_id"], r)
         unchanged, text = check.run(folder, baseline_dir=BASELINE, machines_dir=MACHINES,
-                                    two_sided=True, exact=True)
+                                    exact=True)
         (folder / "check.md").write_text(text + "\n")
         comps = check.compare_baseline(store.load_records(folder), store.load_records(BASELINE),
-                                       two_sided=True, exact=True,
+                                       exact=True,
                                        machines=[store.load_records(d)
                                                  for d in sorted(MACHINES.iterdir())
                                                  if d.is_dir()])

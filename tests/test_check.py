@@ -200,7 +200,7 @@ def test_bench_check_exit_codes(tmp_path, shift, synthetic, code):
     assert result.exit_code == code, result.output
 
 
-def test_baseline_without_machines_uses_the_tolerance_and_compares_the_same_seeds(tmp_path):
+def test_baseline_compares_the_same_seeds_within_the_tolerance_and_a_rise_is_a_change(tmp_path):
     spread = [-2.0, 2.0, -1.0, 1.0, 0.0, 0.0]  # baseline seeds 0..5 around the paper's numbers
     base = [r for i, d in enumerate(spread)
             for r in as_paper(synthetic=True, profile="smoke", seeds=6, shift=d)
@@ -213,11 +213,10 @@ def test_baseline_without_machines_uses_the_tolerance_and_compares_the_same_seed
     moved = [dict(r, metrics={k: {m: (v + 0.01 if isinstance(v, float) else v)
                                   for m, v in p.items()} if k != "czsl" else p
                               for k, p in r["metrics"].items()}) for r in ours]
-    up = check.compare_baseline(moved, base, tolerance=0.5, two_sided=True, exact=True)
+    up = check.compare_baseline(moved, base, tolerance=0.5, exact=True)
     assert {c.verdict for c in up if c.ours.metric != "acc"} == {"CHANGED (higher)"}
     assert all(c.failing for c in up if c.ours.metric != "acc")
-    assert not check.failing(check.compare_baseline(moved, base, tolerance=0.5, exact=True))
-    assert not check.failing(check.compare_baseline(moved, base, tolerance=0.5, two_sided=True))
+    assert not check.failing(check.compare_baseline(moved, base, tolerance=0.5))  # reported
 
 
 def test_baseline_watches_the_training_losses_of_the_rows_that_have_them(tmp_path):
@@ -235,7 +234,7 @@ def test_baseline_watches_the_training_losses_of_the_rows_that_have_them(tmp_pat
     comps = check.compare_baseline(ours, base)
     watched = {(c.ours.row, c.ours.metric) for c in comps if c.ours.metric.startswith("loss")}
     assert watched == {("plain", "loss_d"), ("full", "loss_d"), ("full", "loss_metric")}
-    (moved,) = [c for c in check.failing(check.compare_baseline(ours, base, two_sided=True,
+    (moved,) = [c for c in check.failing(check.compare_baseline(ours, base,
                                                                  exact=True))]
     assert (moved.ours.row, moved.ours.metric, moved.verdict) == (
         "full", "loss_metric", "CHANGED (higher)")
@@ -274,11 +273,10 @@ def _h_paper(comps):
 def test_machine_band_comes_from_the_reruns_and_an_unchanged_rerun_passes(tmp_path):
     base, machines = _baseline_with_machines(tmp_path, [0.0, 0.0])
     ours = write(tmp_path / "ours", [r for r in base if r["key"]["seed_index"] < 2])
-    passed, text = check.run(ours, baseline_dir=tmp_path / "base", machines_dir=machines,
-                             two_sided=True)
+    passed, text = check.run(ours, baseline_dir=tmp_path / "base", machines_dir=machines)
     assert passed, text
     assert "2 simulated machines" in text and "CHANGED" not in text
-    comp = _h_paper(check.compare_baseline(store.load_records(ours), base, two_sided=True,
+    comp = _h_paper(check.compare_baseline(store.load_records(ours), base,
                                            machines=[store.load_records(machines / "m0")]))
     assert comp.tolerance == check.MIN_TOLERANCE  # no machine noise: the display's resolution
 
@@ -287,7 +285,7 @@ def test_machine_band_widens_with_the_measured_machine_noise(tmp_path):
     base, machines = _baseline_with_machines(tmp_path, [0.5, -0.5])
     ours = [r for r in base if r["key"]["seed_index"] < 2]
     runs = [store.load_records(machines / m) for m in ("m0", "m1")]
-    comp = _h_paper(check.compare_baseline(ours, base, two_sided=True, machines=runs))
+    comp = _h_paper(check.compare_baseline(ours, base, machines=runs))
     # four paired differences of ±0.5: σ_m = 0.5, n = 2
     assert comp.tolerance == pytest.approx(check._t(4) * 0.5 / 2**0.5)
 
@@ -300,12 +298,12 @@ def test_a_move_beyond_machine_noise_reads_changed_and_fails_only_with_exact(
     ours = write(tmp_path / "ours", _shifted([r for r in base if r["key"]["seed_index"] < 2],
                                              points))
     runs = [store.load_records(machines / m) for m in ("m0", "m1")]
-    comp = _h_paper(check.compare_baseline(store.load_records(ours), base, two_sided=True,
+    comp = _h_paper(check.compare_baseline(store.load_records(ours), base,
                                            machines=runs))
     assert comp.verdict == verdict
     for exact in (False, True):
         passed, text = check.run(ours, baseline_dir=tmp_path / "base", machines_dir=machines,
-                                 two_sided=True, exact=exact)
+                                 exact=exact)
         assert passed != exact and "CHANGED: 1 of" in text
         assert "seed noise" not in text
 
@@ -324,5 +322,5 @@ def test_any_seed_indices_pair_with_the_baselines_same_seeds(tmp_path):
     base, machines = _baseline_with_machines(tmp_path, [0.0, 0.0])
     ours = [r for r in base if r["key"]["seed_index"] in (2, 3)]  # spread -1 and +1
     runs = [store.load_records(machines / m) for m in ("m0", "m1")]
-    comp = _h_paper(check.compare_baseline(ours, base, two_sided=True, machines=runs))
+    comp = _h_paper(check.compare_baseline(ours, base, machines=runs))
     assert comp.ours.seeds == [2, 3] and comp.reference == comp.ours.mean and not comp.failing
