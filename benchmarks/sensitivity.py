@@ -194,8 +194,8 @@ def judge(records: list[dict], kept: Path, groups: int) -> list[dict]:
         ours = compare.side(str(folder))
         judged = compare.compare(base_side, ours, confidence, (regression.WORSE_METRIC,),
                                  regression.NEGLIGIBLE)
-        (folder / "compare.md").write_text(compare.render(base_side, ours, judged, confidence)
-                                           + "\n")
+        text = compare.render(base_side, ours, judged, confidence)
+        (folder / "compare.md").write_text(text.replace(f"{REPO}/", "") + "\n")  # no host path
         reps.append({"changed": not unchanged, "comps": comps, "judged": judged,
                      "worse": bool(compare.worse(judged))})
     return reps
