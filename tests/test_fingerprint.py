@@ -4,6 +4,7 @@ a sweep retrains a run whose record another code made, keeping the old run aside
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bench import store
@@ -74,3 +75,13 @@ def test_a_record_naming_no_code_counts_as_other_code(tmp_path, data_root):
     (run / store.RECORD).write_text(json.dumps(record))
     assert store.status_of(run, fingerprint.code()) == store.OTHER_CODE
     assert store.status_of(run) == "done"
+
+
+def test_a_record_whose_code_is_not_a_sha256_is_refused_naming_the_field(tmp_path, data_root):
+    assert sweep(data_root, tmp_path).exit_code == 0
+    (run,) = store.run_dirs(tmp_path / "s")
+    record = json.loads((run / store.RECORD).read_text())
+    record["provenance"]["code"] = "not-a-hash"
+    (run / store.RECORD).write_text(json.dumps(record))
+    with pytest.raises(store.RecordError, match="provenance.code"):
+        store.load_records(tmp_path / "s")
