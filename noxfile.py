@@ -88,8 +88,7 @@ def regress(session: nox.Session) -> None:
     install(session)
     fresh = Path(session.create_tmp()) / "results"
     shutil.rmtree(fresh, ignore_errors=True)  # from scratch: earlier runs would count as done
-    for args in regression.sweeps(regression.SEEDS, ["--jobs", "2", "--seeds-per-job",
-                                                     str(regression.SEEDS)]):
+    for args in regression.sweeps(regression.SEEDS, regression.BASELINE_ARGS):
         session.run("bench", *args, "--results", str(fresh), "--name", "regress")
     session.run("bench", "report", "--results", str(fresh), "--name", "regress",
                 "--out", "reports/regress")

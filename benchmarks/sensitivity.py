@@ -2,10 +2,10 @@
 
 Each scenario is trained from scratch in a temporary copy of the repository (a planted fault is
 one line changed there; the product has no flag for any) on the rows it reaches, `regress`
-profile, and judged per seed triple by both stages of `nox -s regress` (bench/regression.py):
+profile, and judged per seed group by both stages of `nox -s regress` (bench/regression.py):
 *changed?* (`bench check --baseline ... --exact`: any cell beyond its machine band)
 and *worse?* (`bench compare` on H with the regression's level, paired with the baseline's same
-seeds; triples beyond the baseline's 6 seeds are compared unpaired). Kinds of scenario:
+seeds; groups beyond the baseline's 6 seeds are compared unpaired). Kinds of scenario:
 
 - false alarms: the unchanged tree on each held-out simulated machine;
 - graded faults that keep the random draws: the generated unseen features the GZSL classifier
@@ -47,11 +47,10 @@ MACHINES = REPO / regression.MACHINES
 OUT = REPO / "reports" / "regress" / "sensitivity.md"
 RECORDS = REPO / "results" / "sensitivity"
 # How `nox -s regress` trains (noxfile.py); the held-out machines change these.
-REGRESS_MACHINE = {"env": {}, "args": ["--jobs", "2", "--seeds-per-job",
-                                       str(regression.SEEDS)]}
+REGRESS_MACHINE = {"env": {}, "args": regression.BASELINE_ARGS}
 APY_FULL = (("APY", ("full",)),)
 APY_PLAIN = (("APY", ("plain",)),)
-TRIPLE = regression.SEEDS  # seeds per judged group, as regress trains
+GROUP = regression.SEEDS  # seeds per judged group, as regress trains
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,8 @@ class Scenario:
     edit: tuple[str, str, str] | None = None  # (file, the one line's old text, new text)
     subset: tuple = regression.SUBSET
     machine: dict = field(default_factory=lambda: REGRESS_MACHINE)
-    reps: int = 1  # disjoint seed groups judged: seeds 0..TRIPLE*reps-1 are trained
+    reps: int = 1  # disjoint seed groups judged: seeds 0..GROUP*reps-1 are trained (beyond the
+    # baseline's seeds a group is compared unpaired)
 
 
 SCALE_SYN = ("vsboost/evaluate.py", "x = torch.cat([f.train, f.syn], dim=1)",
@@ -78,14 +78,14 @@ def _graded(c: float, subset=APY_FULL, row: str = "full") -> Scenario:
     path, old, new = SCALE_SYN
     return Scenario(f"graded-syn-x{c:g}-{row}", "graded",
                     f"generated unseen features ×{c:g} in the GZSL classifier ({row} row)",
-                    (path, old, new.format(c=c)), subset, reps=2)
+                    (path, old, new.format(c=c)), subset, reps=1)
 
 
 def _weighted(c: float) -> Scenario:
     path, old, new = SCALE_SML
     return Scenario(f"graded-sml-weight-x{c:g}-full", "graded redraw",
                     f"L_SM weighted ×{c:g} inside the trainer (full row)",
-                    (path, old, new.format(c=c)), APY_FULL, reps=2)
+                    (path, old, new.format(c=c)), APY_FULL, reps=1)
 
 
 def _redraw(sep: str) -> Scenario:
@@ -158,7 +158,7 @@ def run(scenario: Scenario, synthetic_root: Path) -> dict:
                                   "VSBOOST_RESULTS": str(results), "PYTHONPATH": str(tree)},
                                  scenario.machine)
         t0 = time.perf_counter()
-        for args in regression.sweeps(TRIPLE * scenario.reps, scenario.machine["args"],
+        for args in regression.sweeps(GROUP * scenario.reps, scenario.machine["args"],
                                       scenario.subset):
             done = subprocess.run([sys.executable, "-m", "bench", *args, "--name", "regress"],
                                   cwd=tree, env=env, capture_output=True, text=True)
@@ -175,7 +175,7 @@ def judge(records: list[dict], kept: Path, groups: int) -> list[dict]:
     base_side = compare.side(str(BASELINE))
     reps = []
     for rep in range(groups):
-        group = set(range(TRIPLE * rep, TRIPLE * (rep + 1)))
+        group = set(range(GROUP * rep, GROUP * (rep + 1)))
         folder = kept / f"seeds-{min(group)}-{max(group)}"
         for r in records:
             if r["key"]["seed_index"] in group:
@@ -220,7 +220,7 @@ def render(results: list[dict]) -> str:
         row = sc.subset[0][1][-1]
         for k, x in enumerate(r["reps"]):
             lines.append([sc.kind, sc.what, f"`{sc.edit[0]}`" if sc.edit else "—",
-                          f"{min(range(TRIPLE * k, TRIPLE * (k + 1)))}-{TRIPLE * (k + 1) - 1}",
+                          f"{min(range(GROUP * k, GROUP * (k + 1)))}-{GROUP * (k + 1) - 1}",
                           f"{sum(c.beyond for c in x['comps'])} of {len(x['comps'])}",
                           f"{sc.subset[0][0]} {row}: " + " / ".join(
                               _h(x["judged"], row, p) for p in ("paper", "last")),
@@ -234,7 +234,7 @@ def render(results: list[dict]) -> str:
         "# Sensitivity of `nox -s regress` — SYNTHETIC data", "",
         "Every scenario is trained from scratch in a temporary copy of the repository (a planted "
         "fault is one line changed there) on the rows it reaches, `regress` profile (smoke in "
-        f"float64), {TRIPLE} seeds per judged group, and judged by both stages of `nox -s "
+        f"float64), {GROUP} seeds per judged group, and judged by both stages of `nox -s "
         "regress` against the committed baseline's same seeds (docs/regression.md): changed "
         "cells (beyond the machine band, every watched cell) and the worse stage's verdict on H "
         "(`bench compare`, family-wise one-sided 5%). Made by `python benchmarks/sensitivity.py` "
@@ -251,12 +251,70 @@ def render(results: list[dict]) -> str:
         f"- Gross faults flagged worse: {rate('fault')}.", ""])
 
 
+CURVE = REPO / "reports" / "regress" / "curve.md"
+CURVE_SEEDS = (3, 4, 6, 8, 10, 15, 20, 30)  # choice: seed counts the projection covers
+
+
+def curve() -> str:
+    """Projected, not measured: the drop of APY full's H the worse stage detects with 90%
+    probability against the minutes of training of the whole subset, for changes that redraw the
+    random streams (paired differences with sd √2·σ, σ the baseline's seed sd of the cell) with n
+    seeds; minutes from the baseline's own job wall times, scaled linearly in seeds, two jobs at
+    once as regress runs them."""
+    import math
+
+    from bench import cells, stats
+
+    records = store.load_records(BASELINE)
+    args = regression.worse_args("a", "b")
+    confidence = float(args[args.index("--confidence") + 1])
+    # seconds per seed of each (dataset, row): its jobs' wall time over the seeds they trained
+    jobs: dict[tuple[str, str], dict[tuple, float]] = {}
+    for r in records:
+        prov = r["provenance"]
+        jobs.setdefault((r["key"]["dataset"], r["key"]["row"]), {})[
+            tuple(prov["job_seed_indices"])] = prov["job_wall_s"]
+    per_seed = sum(sum(w / len(k) for k, w in by_job.items()) / len(by_job)
+                   for by_job in jobs.values())  # the whole subset, one seed, sequentially
+    sigma = {p: cells.cell(records, "APY", "full", "H", p, regression.BASELINE_SEEDS).std
+             for p in ("paper", "last")}
+    rows = []
+    for n in CURVE_SEEDS:
+        mdd = {}
+        for p, sd in sigma.items():
+            se = math.sqrt(2) * sd / math.sqrt(n)
+            mdd[p] = stats.detectable(stats.Interval(0.0, n, -1.0, 1.0, confidence, se, n - 1))
+        minutes = per_seed * n / 2 / 60
+        rows.append([str(n), f"{minutes:.0f}", f"{mdd['paper']:.1f}", f"{mdd['last']:.1f}"])
+    return "\n".join([
+        "# Detectable drop of APY full's H against minutes of training — PROJECTED", "",
+        "Not a measurement of detection: projected by `python benchmarks/sensitivity.py "
+        "--curve` from the committed baseline (`results/regress-baseline/`): σ, the seed "
+        f"standard deviation of APY full's H over its {regression.BASELINE_SEEDS} seeds "
+        f"(`paper` {sigma['paper']:.2f}, `last` {sigma['last']:.2f} points); a change that "
+        "redraws the random streams gives paired differences with sd √2·σ; the MDD is the drop "
+        "the worse stage's one-sided test at its level "
+        f"({100 * (1 - confidence) / 2:g}% per cell) finds with 90% probability "
+        "(`bench.stats.detectable`, σ taken as known). Minutes: the baseline's job wall times "
+        "per seed summed over the subset, times n, over the 2 jobs regress runs at once "
+        "(2 cores shared with other work when measured). Changes that keep the random draws "
+        "have smaller paired sd and a smaller MDD.", "",
+        tabulate(rows, headers=["seeds", "minutes (projected)", "MDD H paper", "MDD H last"],
+                 tablefmt="pipe", disable_numparse=True), ""])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="*", default=None, help="scenario names to run")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=OUT, help="where the report goes")
+    parser.add_argument("--curve", action="store_true",
+                        help=f"only write the projected curve of detectable drop ({CURVE})")
     args = parser.parse_args()
+    if args.curve:
+        CURVE.write_text(curve())
+        print(f"wrote {CURVE}")
+        return
     for folder in (BASELINE, MACHINES):
         if not folder.is_dir():
             raise SystemExit(f"{folder}: expected the committed baseline; run `nox -s noise`")
