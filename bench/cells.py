@@ -77,7 +77,6 @@ class Cell:
     failed: int = 0
     cancelled: int = 0  # by the cluster (scancel)
     timeout: int = 0  # out of time after its requeues
-    left_out: list[str] = field(default_factory=list)
     deviations: list[str] = field(default_factory=list)  # settings changed from the profile
 
     @property
@@ -198,9 +197,8 @@ def variant_text(name: str, members: list[dict]) -> str:
     return f"{name} ({len(members)} run(s); {', '.join(changed)})"
 
 
-def select(records: list[dict], dataset: str, row: str,
-           expected: int) -> tuple[list[dict], list[str]]:
-    """The runs one cell averages (seed indices below ``expected``), and notes (none today).
+def select(records: list[dict], dataset: str, row: str, expected: int) -> list[dict]:
+    """The runs one cell averages (seed indices below ``expected``).
 
     Only runs on the dataset's :func:`data_version` count (the other versions are noted once per
     dataset by :func:`data_version_notes`). They must be one variant (one config hash, one code):
@@ -217,14 +215,14 @@ def select(records: list[dict], dataset: str, row: str,
             "other settings under another --name, or compare them with `bench compare`")
     kept = [r for members in groups.values() for r in members
             if r["key"]["seed_index"] < expected]
-    return sorted(kept, key=lambda r: r["key"]["seed_index"]), []
+    return sorted(kept, key=lambda r: r["key"]["seed_index"])
 
 
 def cell(records: list[dict], dataset: str, row: str, metric: str, protocol: str,
          expected: int) -> Cell:
-    kept, notes = select(records, dataset, row, expected)
+    kept = select(records, dataset, row, expected)
     changed = sorted({d for r in kept for d in deviation_text(r)})
-    out = Cell(dataset, row, metric, protocol, expected, left_out=notes, deviations=changed)
+    out = Cell(dataset, row, metric, protocol, expected, deviations=changed)
     for r in kept:
         if r["status"] == "done":
             out.values.append(_metric(r, metric, protocol))

@@ -191,7 +191,7 @@ def missing_runs(records: list[dict], seeds: int) -> list[str]:
     which seeds failed, diverged or have no finished record."""
     out = []
     for ds, row in sorted(_pairs(records), key=_pair_order):
-        kept, _ = cells.select(records, ds, row, seeds)
+        kept = cells.select(records, ds, row, seeds)
         status = {r["key"]["seed_index"]: r["status"] for r in kept}
         parts = []
         for word in ("failed", "diverged"):
@@ -325,7 +325,7 @@ def _has_loss(records: list[dict], dataset: str, row: str, loss: str) -> bool:
 
 def _setting(records: list[dict], dataset: str, row: str, expected: int) -> tuple[str, str]:
     """(config hash, data fingerprint) of the runs a cell averages."""
-    kept, _ = cells.select(records, dataset, row, expected)
+    kept = cells.select(records, dataset, row, expected)
     key = kept[0]["key"]
     return key["config_hash"], key["data_fingerprint"]
 

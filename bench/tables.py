@@ -195,7 +195,7 @@ def per_seed(records: list[dict], metric_of_row: dict[str, str],
                 c = cell(records, ds, row, metric, protocol, expected)
                 line = {"dataset": ds, "row": row, "metric": metric, "protocol": protocol}
                 status = {r["key"]["seed_index"]: r["status"]
-                          for r in select(records, ds, row, expected)[0]}
+                          for r in select(records, ds, row, expected)}
                 values = dict(zip(c.seeds, c.values, strict=True))
                 for s in range(expected):
                     line[f"s{s}"] = (f"{values[s]:.1f}" if s in values
@@ -322,10 +322,9 @@ def _fmt(v) -> str:
     return json.dumps(v) if isinstance(v, bool | type(None)) else str(v)
 
 
-def _notes(records: list[dict], pairs: list[tuple[str, str]], expected: int) -> list[str]:
-    notes = [n for ds in present(records, "dataset", DATASETS)
-             for n in data_version_notes(records, ds)]
-    return notes + [n for ds, row in pairs for n in select(records, ds, row, expected)[1]]
+def _notes(records: list[dict]) -> list[str]:
+    return [n for ds in present(records, "dataset", DATASETS)
+            for n in data_version_notes(records, ds)]
 
 
 def reference_frame(records: list[dict], references: list[dict]) -> pd.DataFrame:
@@ -398,8 +397,7 @@ def render(table: int, records: list[dict], name: str, expected: int | None = No
                 f"classes, then the nearest predicted centre among {among}; per-class "
                 "accuracy, percent. The level a good generator should approach on these files.",
                 "", markdown(ref), ""]
-    pairs = [(ds, row) for ds in present(records, "dataset", DATASETS) for row in headline]
-    notes = _notes(records, pairs, expected)
+    notes = _notes(records)
     out += ["## Left out", ""] + ([f"- {n}" for n in notes] or ["- none"]) + [""]
     out += ["## Per seed (headline metric, percent)", "",
             markdown(per_seed(records, headline, expected)), ""]
@@ -414,7 +412,7 @@ def curves(records: list[dict], dataset: str, expected: int | None = None) -> pd
     expected = expected or expected_seeds(records)
     lines = []
     for row in present(records, "row", ROWS):
-        for r in select(records, dataset, row, expected)[0]:
+        for r in select(records, dataset, row, expected):
             if r["status"] != "done":
                 continue
             for h in r.get("history") or []:
