@@ -1,13 +1,14 @@
 """nox sessions: `nox -s tests` (the README's test command), `lint`, `demo`, `regress`, `noise`,
 `sensitivity`, `reproduce`, `perf`, `fuzz`.
 
-Every session installs torch first, the CPU build of the pinned version from PyTorch's CPU index
-(`torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`: Linux and Windows get
-`2.13.0+cpu`, macOS the plain wheel, which has no CUDA), then the package, and stops if the
-torch it ended with is a CUDA build. Offline, pip's own `--find-links` (PIP_FIND_LINKS, pip.conf)
-still supplies a local `torch-2.13.0+cpu` wheel: the index then only costs pip's retries. GPU
-users: install the torch build that matches your CUDA driver yourself and run `bench` directly
-(e.g. `bench table4 --seeds 5`); these sessions would refuse it.
+Every session but `lint` (which installs ruff alone) installs torch first, the CPU build of the
+pinned version from PyTorch's CPU index (`torch==2.13.0 --index-url
+https://download.pytorch.org/whl/cpu`: Linux and Windows get `2.13.0+cpu`, macOS the plain wheel,
+which has no CUDA), stops if that torch is a CUDA build, then installs the package. Offline, pip's
+own `--find-links` (PIP_FIND_LINKS, pip.conf) still supplies a local `torch-2.13.0+cpu` wheel: the
+index then only costs pip's retries. GPU users: install the torch build that matches your CUDA
+driver yourself and run `bench` directly (e.g. `bench table4 --seeds 5`); these sessions would
+refuse it.
 """
 
 import shutil
@@ -89,37 +90,42 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def regress(session: nox.Session) -> None:
-    """Train the regression subset from scratch and compare it with results/regress-baseline:
-    exit 1 when a cell moved beyond machine noise (either way), saying whether seed noise
-    explains it. Reports in reports/regress/."""
+    """Train the regression subset from scratch, then two stages against
+    results/regress-baseline. Changed?: the float64 golden master, reported in
+    reports/regress/check.md (fails only with `nox -s regress -- --exact`). Worse?: H paired by
+    seed (`bench compare`, reports/regress/compare.md); exit 1 when a cell is worse at the
+    stated level."""
     install(session)
     fresh = Path(session.create_tmp()) / "results"
     shutil.rmtree(fresh, ignore_errors=True)  # from scratch: earlier runs would count as done
-    for args in regression.sweeps(regression.SEEDS, ["--jobs", "2", "--seeds-per-job", "2"]):
+    for args in regression.sweeps(regression.SEEDS, regression.BASELINE_ARGS):
         session.run("bench", *args, "--results", str(fresh), "--name", "regress")
     session.run("bench", "report", "--results", str(fresh), "--name", "regress",
                 "--out", "reports/regress")
-    # The verdict is also kept beside the tables, for the pull request's artifact.
-    # The paths are the script's arguments ("$1".."$4"), never spliced into its text.
-    session.run("bash", "-o", "pipefail", "-c",
-                'bench check --results "$1" --name regress --baseline "$2" --machines "$3" '
-                '--two-sided | tee "$4"', "regress-check", str(fresh), str(BASELINE),
-                str(MACHINES), "reports/regress/check.md", external=True)
+    # Both verdicts are kept beside the tables, for the pull request's artifact. The paths and
+    # options are the script's arguments ("$1", "$@"), never spliced into its text.
+    tee = 'out=$1; shift; bench "$@" | tee "$out"'
+    session.run("bash", "-o", "pipefail", "-c", tee, "regress-check", "reports/regress/check.md",
+                "check", "--results", str(fresh), "--name", "regress", "--baseline",
+                str(BASELINE), "--machines", str(MACHINES), *session.posargs, external=True)
+    session.run("bash", "-o", "pipefail", "-c", tee, "regress-compare",
+                "reports/regress/compare.md",
+                *regression.worse_args(BASELINE, str(fresh / "regress")), external=True)
 
 
 @nox.session
 def noise(session: nox.Session) -> None:
     """Regenerate the regression baseline after an intended change: the subset with 6 seeds into
-    results/regress-baseline (each cell's seed band), the reruns of its seeds 0-1 under the
-    simulated machines into results/regress-machines/ (each cell's machine band), the report into
-    reports/regress-baseline/. Commit all three with the change."""
+    results/regress-baseline (what the worse stage pairs with), the reruns of its seeds 0-1 under
+    the simulated machines into results/regress-machines/ (each cell's machine band), the report
+    into reports/regress-baseline/. Commit all three with the change."""
     install(session)
     for folder in (BASELINE, MACHINES):  # same run ids: old records would count as done
         shutil.rmtree(folder, ignore_errors=True)
     for args in regression.sweeps(regression.BASELINE_SEEDS, regression.BASELINE_ARGS):
         session.run("bench", *args, "--name", "regress-baseline")
     for machine, spec in regression.SIMULATED.items():
-        for args in regression.sweeps(regression.SEEDS, spec["args"]):
+        for args in regression.sweeps(regression.MACHINE_SEEDS, spec["args"]):
             session.run("bench", *args, "--results", MACHINES, "--name", machine,
                         env=spec["env"])
     session.run("bench", "report", "--name", "regress-baseline",

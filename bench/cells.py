@@ -1,9 +1,9 @@
 """One table cell: which runs it averages, and the mean ± std (n) it shows or why it shows none.
 
 Pure functions of run records (``bench.store``'s ``record.json`` dicts). The honesty rules live
-here: a cell averages the runs of one setting only (per dataset the data version of its most
-recently finished run, per (dataset, row) the majority config hash; the rest are left out with a
-note); real and synthetic records never
+here: a cell averages the runs of one variant only (per dataset the data version of its most
+recently finished run, left-out versions noted; per (dataset, row) one config hash and one code,
+several refused with each named); real and synthetic records never
 meet in one report; a cell without all its seeds finished says how many are done, or that runs
 failed or diverged. ``docs/protocols.md`` explains the two selection protocols.
 """
@@ -77,7 +77,6 @@ class Cell:
     failed: int = 0
     cancelled: int = 0  # by the cluster (scancel)
     timeout: int = 0  # out of time after its requeues
-    left_out: list[str] = field(default_factory=list)
     deviations: list[str] = field(default_factory=list)  # settings changed from the profile
 
     @property
@@ -174,41 +173,56 @@ def data_version_notes(records: list[dict], dataset: str) -> list[str]:
             for fp, n in sorted(other.items())]
 
 
-def select(records: list[dict], dataset: str, row: str,
-           expected: int) -> tuple[list[dict], list[str]]:
-    """The runs one cell averages, and a note per group left out for another config hash.
+def variant(record: dict) -> str:
+    """What makes two runs of one (dataset, row) the same variant: the config hash (the settings)
+    and the code that computed them (``provenance.code``; ``unrecorded`` for older records)."""
+    code = (record.get("provenance") or {}).get("code") or "unrecorded"
+    return f"config {record['key']['config_hash']} code {code[:12]}"
+
+
+def variants(records: list[dict], dataset: str, row: str) -> dict[str, list[dict]]:
+    """The runs of (dataset, row) on the dataset's :func:`data_version`, by :func:`variant`."""
+    version = data_version(records, dataset)
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        if (r["key"]["dataset"], r["key"]["row"], r["key"]["data_fingerprint"]) == (
+                dataset, row, version):
+            groups.setdefault(variant(r), []).append(r)
+    return groups
+
+
+def variant_text(name: str, members: list[dict]) -> str:
+    """``config abc… code def… (3 runs; tau=0.5 (default 0.1))``: one variant, named."""
+    changed = sorted({d for r in members for d in deviation_text(r)}) or ["profile defaults"]
+    return f"{name} ({len(members)} run(s); {', '.join(changed)})"
+
+
+def select(records: list[dict], dataset: str, row: str, expected: int) -> list[dict]:
+    """The runs one cell averages (seed indices below ``expected``).
 
     Only runs on the dataset's :func:`data_version` count (the other versions are noted once per
-    dataset by :func:`data_version_notes`). Among them, runs are grouped by config hash; the
-    largest group is kept (ties: the one with more finished runs, then the newest).
+    dataset by :func:`data_version_notes`). They must be one variant (one config hash, one code):
+    a folder holding several is refused with each named, never averaged and never decided by
+    majority or hash order (`bench compare` compares variants).
     """
-    version = data_version(records, dataset)
-    runs = [r for r in records if r["key"]["dataset"] == dataset and r["key"]["row"] == row
-            and r["key"]["seed_index"] < expected and r["key"]["data_fingerprint"] == version]
-    groups: dict[str, list[dict]] = {}
-    for r in runs:
-        groups.setdefault(r["key"]["config_hash"], []).append(r)
-    if not groups:
-        return [], []
-
-    def rank(item):
-        chash, members = item
-        finished = sum(m["status"] in ("done", "diverged") for m in members)
-        newest = max((m.get("provenance") or {}).get("finished") or "" for m in members)
-        return (len(members), finished, newest, chash)
-
-    ordered = sorted(groups.items(), key=rank, reverse=True)
-    keep_hash, kept = ordered[0]
-    notes = [f"{dataset} {row}: {len(members)} run(s) left out, config hash {chash} ≠ "
-             f"{keep_hash} (the majority's)" for chash, members in ordered[1:]]
-    return sorted(kept, key=lambda r: r["key"]["seed_index"]), notes
+    groups = variants(records, dataset, row)
+    if len(groups) > 1:
+        named = "; ".join(variant_text(k, v) for k, v in sorted(groups.items()))
+        raise ReportError(
+            f"{dataset} {row}: this folder holds {len(groups)} variants: {named}; a cell shows "
+            "one: expected one config and one code per (dataset, row); fix: rerun `bench "
+            "sweep` with the same settings and seeds (it retrains runs of other code), keep "
+            "other settings under another --name, or compare them with `bench compare`")
+    kept = [r for members in groups.values() for r in members
+            if r["key"]["seed_index"] < expected]
+    return sorted(kept, key=lambda r: r["key"]["seed_index"])
 
 
 def cell(records: list[dict], dataset: str, row: str, metric: str, protocol: str,
          expected: int) -> Cell:
-    kept, notes = select(records, dataset, row, expected)
+    kept = select(records, dataset, row, expected)
     changed = sorted({d for r in kept for d in deviation_text(r)})
-    out = Cell(dataset, row, metric, protocol, expected, left_out=notes, deviations=changed)
+    out = Cell(dataset, row, metric, protocol, expected, deviations=changed)
     for r in kept:
         if r["status"] == "done":
             out.values.append(_metric(r, metric, protocol))

@@ -46,28 +46,22 @@ class CheckRefused(UserError):
     """The comparison would be meaningless; the message is one line meant for a person."""
 
 
-# Baseline mode separates two noises (docs/regression.md). Machine noise: the same code and seeds
-# on another machine (other kernels, threads, stacking); measured by reruns of the baseline's seeds
-# under simulated machines (--machines). A cell whose paired mean difference Δ stays within it is
-# unchanged. Seed noise: what a change that only redraws the random streams moves Δ by,
-# N(0, σ²(1/n + 1/n_ref)) with σ the cell's seed spread in the baseline; a move beyond machine
-# noise but within seed noise is reported apart from one beyond both (regressed or improved).
-# choice: per-cell two-sided false-alarm rate of each band. 2e-4 per cell keeps a run of ~40
-# cells green with probability >= 99% where the noise is as measured (Bonferroni).
+# Baseline mode answers "changed?" (docs/regression.md): the float64 golden master. Machine noise
+# is what the same code and seeds give on another machine (other kernels, threads, stacking),
+# measured by reruns of the baseline's seeds under simulated machines (--machines). A cell whose
+# paired mean difference Δ stays within that band is unchanged; beyond it, the numbers changed.
+# Whether a change made the method worse is a statistical question this stage does not answer:
+# `bench compare` answers it (bench/compare.py), and `nox -s regress` runs both.
+# choice: per-cell two-sided false-alarm rate of the machine band. 2e-4 per cell keeps a run of
+# ~40 cells unchanged with probability >= 99% where the noise is as measured (Bonferroni).
 CELL_ALPHA = 2e-4
-POWER_Z = 1.2816  # the normal 90% quantile: a shift tolerance + POWER_Z·sd is caught 90% of runs
-MIN_NOISE_SEEDS = 3
 # choice: the smallest tolerance, in points: the one-decimal display. In the regress profile
 # (float64) the measured machine noise is below 1e-6 points, so this floor is what applies.
 MIN_TOLERANCE = 0.1
 TOLERANCE_RULE = (f"machine band per cell: t(1 - {CELL_ALPHA:g}/2, dof) × σ_m / √n, at least "
-                  f"{MIN_TOLERANCE:g} (σ_m: RMS paired difference of the baseline's seeds rerun "
-                  f"under the simulated machines of --machines, dof their count; n: our seeds); "
-                  f"seed band: t(1 - {CELL_ALPHA:g}/2, n_ref - 1) × σ × √(1/n + 1/n_ref) (σ: seed "
-                  f"standard deviation of the baseline cell over its seeds, at least "
-                  f"{MIN_NOISE_SEEDS}); without --machines the seed band is the tolerance; "
-                  f"the fixed --tolerance where the baseline has too few seeds; MDC: the smallest "
-                  f"shift (same random draws) caught in 90% of runs")
+                  f"{MIN_TOLERANCE:g} points (σ_m: RMS paired difference of the baseline's seeds "
+                  f"rerun under the simulated machines of --machines, dof their count; n: our "
+                  f"seeds); without --machines, the fixed --tolerance")
 
 
 @dataclass
@@ -77,26 +71,32 @@ class Comparison:
     reference: float  # percent: the paper's number or the baseline's mean
     reference_n: int | None  # baseline seeds (None for the paper)
     tolerance: float
-    two_sided: bool = False  # a rise beyond the tolerance fails too ("the method changed")
-    seed_band: float | None = None  # baseline mode with machines: seed noise of Δ (see above)
-    detectable: float | None = None  # baseline mode: minimum detectable change (90%)
+    exact: bool = True  # a baseline cell that changed fails only with --exact (paper: always)
 
     @property
     def delta(self) -> float:
         return self.ours.mean - self.reference
 
     @property
+    def beyond(self) -> bool:
+        # against a baseline a rise is a change too; against the paper only a fall fails
+        return self.delta < -self.tolerance or (self.source == "baseline"
+                                                and self.delta > self.tolerance)
+
+    @property
     def verdict(self) -> str:
-        beyond = self.delta < -self.tolerance or (self.two_sided and self.delta > self.tolerance)
-        if not beyond:
-            return "ok"
-        if self.seed_band is not None and abs(self.delta) <= self.seed_band:
-            return "MOVED (within seed noise)"
-        return "BELOW" if self.delta < 0 else "ABOVE"
+        """Against the paper: ``ok`` / ``BELOW``. Against a baseline: ``unchanged`` /
+        ``CHANGED (lower)`` / ``CHANGED (higher)``: whether the numbers moved beyond the
+        tolerance, never whether that is worse."""
+        if self.source != "baseline":
+            return "BELOW" if self.beyond else "ok"
+        if not self.beyond:
+            return "unchanged"
+        return f"CHANGED ({'lower' if self.delta < 0 else 'higher'})"
 
     @property
     def failing(self) -> bool:
-        return self.verdict != "ok"
+        return self.beyond and self.exact
 
     def as_row(self) -> list[str]:
         c = self.ours
@@ -107,12 +107,8 @@ class Comparison:
         verdict = self.verdict
         if c.deviations:
             verdict += f" † changed: {'; '.join(c.deviations)}"
-        row = [self.source, c.dataset, c.row, c.metric, c.protocol, ref, ours,
-               f"{self.delta + 0.0:+.1f}", f"{self.tolerance:.1f}"]
-        if self.detectable is not None:
-            row += [f"{self.detectable:.1f}",
-                    "—" if self.seed_band is None else f"{self.seed_band:.1f}"]
-        return row + [verdict]
+        return [self.source, c.dataset, c.row, c.metric, c.protocol, ref, ours,
+                f"{self.delta + 0.0:+.1f}", f"{self.tolerance:.1f}", verdict]
 
 
 def _named(runs: list[dict]) -> str:
@@ -195,7 +191,7 @@ def missing_runs(records: list[dict], seeds: int) -> list[str]:
     which seeds failed, diverged or have no finished record."""
     out = []
     for ds, row in sorted(_pairs(records), key=_pair_order):
-        kept, _ = cells.select(records, ds, row, seeds)
+        kept = cells.select(records, ds, row, seeds)
         status = {r["key"]["seed_index"]: r["status"] for r in kept}
         parts = []
         for word in ("failed", "diverged"):
@@ -222,13 +218,13 @@ def not_compared(records: list[dict]) -> list[str]:
 
 
 def compare_baseline(records: list[dict], baseline: list[dict], tolerance: float = 1.0,
-                     two_sided: bool = False, machines: list[list[dict]] | None = None
-                     ) -> list[Comparison]:
+                     machines: list[list[dict]] | None = None,
+                     exact: bool = False) -> list[Comparison]:
     """Every (dataset, row, metric, protocol) cell that both sets of runs have, when both were
-    made on the same data with the same settings. Each cell is compared with the baseline's same
-    seed indices (paired), within its machine band, and a move beyond it is judged against the
-    seed band (:data:`TOLERANCE_RULE`). ``machines``: reruns of the baseline's seeds under other
-    kernels, one record list per simulated machine."""
+    made on the same data with the same settings: Δ against the baseline's same seed indices
+    (paired), judged against its machine band (``machines``: reruns of the baseline's seeds under
+    other kernels, one record list per simulated machine) or, without them, ``tolerance``.
+    Changed cells fail only with ``exact``."""
     if not records or not baseline:
         which = "current results" if not records else "baseline"
         raise CheckRefused(f"nothing to compare: no run records in the {which}; fix: point "
@@ -249,8 +245,8 @@ def compare_baseline(records: list[dict], baseline: list[dict], tolerance: float
                 raise CheckRefused(
                     f"{ds} {row}: the baseline has {field} {base[i][:12]} but {what} "
                     f"{ours[i][:12]}: a baseline must be trained on the same data with the same "
-                    "settings; fix: after an intended change, regenerate the baseline "
-                    "(`nox -s noise`) and commit it; else compare folders made on the same files")
+                    "settings; fix: compare variants with `bench compare`, or after an intended "
+                    "change regenerate the baseline (`nox -s noise`) and commit it")
     out = []
     for ds, row in pairs:
         for metric, protocol in _watched(row):
@@ -263,21 +259,12 @@ def compare_baseline(records: list[dict], baseline: list[dict], tolerance: float
             base = noise.by_seed()
             # paired: the baseline's values at our seed indices, where it has them all
             ref = [base[i] for i in c.seeds] if set(c.seeds) <= set(base) else noise.values
-            ref_mean, ref_n = sum(ref) / len(ref), len(ref)
-            seed_band = sd = None
-            if noise.n >= MIN_NOISE_SEEDS:
-                sd = noise.std * (1 / c.n + 1 / ref_n) ** 0.5
-                seed_band = max(MIN_TOLERANCE, _t(noise.n - 1) * sd)
+            tol = tolerance
             diffs = _machine_diffs(machines or [], noise, ds, row, metric, protocol, n_base)
             if machines and diffs:
                 sigma = (sum(d * d for d in diffs) / len(diffs)) ** 0.5
                 tol = max(MIN_TOLERANCE, _t(len(diffs)) * sigma / c.n ** 0.5)
-                out.append(Comparison("baseline", c, ref_mean, ref_n, tol, two_sided,
-                                      seed_band, tol + POWER_Z * sigma / c.n ** 0.5))
-            else:  # no machine reruns: the seed band is all there is to judge by
-                tol = tolerance if seed_band is None else seed_band
-                out.append(Comparison("baseline", c, ref_mean, ref_n, tol, two_sided,
-                                      None, tol + POWER_Z * (sd or 0.0)))
+            out.append(Comparison("baseline", c, sum(ref) / len(ref), len(ref), tol, exact))
     if not out:
         raise CheckRefused("nothing to compare: the runs and the baseline share no "
                            "(dataset, row) with done runs")
@@ -338,7 +325,7 @@ def _has_loss(records: list[dict], dataset: str, row: str, loss: str) -> bool:
 
 def _setting(records: list[dict], dataset: str, row: str, expected: int) -> tuple[str, str]:
     """(config hash, data fingerprint) of the runs a cell averages."""
-    kept, _ = cells.select(records, dataset, row, expected)
+    kept = cells.select(records, dataset, row, expected)
     key = kept[0]["key"]
     return key["config_hash"], key["data_fingerprint"]
 
@@ -361,18 +348,16 @@ def failing(comparisons: list[Comparison]) -> list[Comparison]:
 def format_comparisons(comparisons: list[Comparison]) -> str:
     reference = "baseline (n)" if comparisons and comparisons[0].source == "baseline" else "paper"
     headers = ["table", "dataset", "row", "metric", "protocol", reference, "ours", "Δ",
-               "tolerance"]
-    if comparisons and comparisons[0].detectable is not None:
-        headers += ["MDC (90%)", "seed band"]
-    headers.append("verdict")
+               "tolerance", "verdict"]
     return tabulate([c.as_row() for c in comparisons], headers=headers, tablefmt="pipe",
                     disable_numparse=True)
 
 
 def run(results_dir: str | Path, *, tolerance: float = 1.0,
         baseline_dir: str | Path | None = None, allow_deviations: bool = False,
-        two_sided: bool = False, machines_dir: str | Path | None = None,
-        seeds: int | None = None, allow_partial: bool = False) -> tuple[bool, str]:
+        machines_dir: str | Path | None = None,
+        seeds: int | None = None, allow_partial: bool = False,
+        exact: bool = False) -> tuple[bool, str]:
     """Whether every compared cell passed (and, against the paper, every expected run is done
     unless ``allow_partial``), and the text to print (the table, what is missing or not
     compared, then a verdict line). Raises :class:`CheckRefused` (or another people's error)
@@ -401,33 +386,32 @@ def run(results_dir: str | Path, *, tolerance: float = 1.0,
                                    "simulated machine, found none; fix: `nox -s noise` makes "
                                    "them, or leave out --machines")
         comps = compare_baseline(records, store.load_records(baseline_dir), tolerance,
-                                 two_sided, machines)
+                                 machines, exact)
         against = f"baseline {Path(baseline_dir).name}" + (
             f" and the machine noise of {len(machines)} simulated machines" if machines else "")
-        rule = f"tolerance {TOLERANCE_RULE}" + ("; a rise beyond it fails too (--two-sided)"
-                                                if two_sided else "")
+        rule = (f"changed? tolerance {TOLERANCE_RULE}, in either direction"
+                + ("; a changed cell fails (--exact)" if exact else
+                   "; a changed cell is reported, not failed (--exact fails on it); whether a "
+                   "change is worse is `bench compare`'s question"))
     bad = failing(comps)
     lines = [f"Comparing {Path(results_dir).name} with {against}; {rule}; "
-             "ours = mean ± std (ddof 1) (n), Δ and tolerance in points.", "",
+             "ours = mean ± std (ddof 1) (n); Δ and tolerance in points for accuracies, and for "
+             "the training losses (loss_d, loss_metric, relation_same) in their own units ×100, "
+             "not points.", "",
              format_comparisons(comps), "", *notes, *([""] if notes else [])]
     partial = (f"; PARTIAL (--allow-partial): {len(incomplete)} (dataset, row) not complete, "
                "compared on the seeds done" if incomplete and allow_partial else "")
+    changed = [c for c in comps if c.source == "baseline" and c.beyond]
+    if changed:
+        lines.append(f"CHANGED: {len(changed)} of {len(comps)} cells moved beyond their "
+                     f"tolerance: {_named_cells(changed)}"
+                     + ("" if exact else " (reported; not a failure without --exact)"))
     if bad:
-        def named(group):
-            return "; ".join(f"{c.source} {c.ours.dataset} {c.ours.row} {c.ours.metric} "
-                             f"({c.ours.protocol}) {c.delta + 0.0:+.1f}" for c in group)
-        moved = [c for c in bad if c.verdict.startswith("MOVED")]
-        worse = [c for c in bad if not c.verdict.startswith("MOVED")]
-        if worse:
-            lines.append(f"FAIL: {len(worse)} of {len(comps)} cells beyond their tolerance"
-                         + (" and beyond seed noise (regressed or improved)"
-                            if worse[0].seed_band is not None else "") + f": {named(worse)}")
-        if moved:
-            lines.append(f"FAIL: {len(moved)} of {len(comps)} cells moved beyond machine noise, "
-                         f"within seed noise (the random draws changed, or an effect smaller "
-                         f"than the seed spread): {named(moved)}; if the change is meant to "
-                         f"redraw randomness, regenerate the baseline (`nox -s noise`) and "
-                         f"commit it with the change")
+        if not changed:
+            lines.append(f"FAIL: {len(bad)} of {len(comps)} cells below the paper minus the "
+                         f"tolerance: {_named_cells(bad)}")
+        else:
+            lines.append(f"FAIL: {len(bad)} changed cells (--exact)")
         lines[-1] += partial
         return False, "\n".join(lines)
     if incomplete and not allow_partial:
@@ -436,6 +420,15 @@ def run(results_dir: str | Path, *, tolerance: float = 1.0,
                      "compared on the seeds done are within tolerance; fix: rerun the sweep, or "
                      "pass --allow-partial")
         return False, "\n".join(lines)
-    lines.append(f"PASS: all {len(comps)} compared cells within their tolerance"
-                 + ("" if two_sided else " or above") + partial)
+    if changed:
+        lines.append(f"PASS (changes reported, not judged): {len(comps) - len(changed)} of "
+                     f"{len(comps)} cells unchanged" + partial)
+    else:
+        lines.append(f"PASS: all {len(comps)} compared cells within their tolerance"
+                     + ("" if baseline_dir is not None else " or above") + partial)
     return True, "\n".join(lines)
+
+
+def _named_cells(group: list[Comparison]) -> str:
+    return "; ".join(f"{c.source} {c.ours.dataset} {c.ours.row} {c.ours.metric} "
+                     f"({c.ours.protocol}) {c.delta + 0.0:+.1f}" for c in group)

@@ -248,7 +248,8 @@ def judge(a, records: list[dict], protocol: str, expected: int, real: bool) -> J
     ours = f"ours {iv.mean:.1f}" + ("" if iv.low is None else f" [{iv.low:.1f}, {iv.high:.1f}]")
     ours += f" ({iv.n})"
     if iv.low is None:
-        return Judgement(ours + "; one seed: no interval", INCONCLUSIVE)
+        return Judgement(ours + f"; fewer than {stats.MIN_N} seeds: no interval, cannot judge",
+                         INCONCLUSIVE)
     if isinstance(a, Rank):
         others = published.numbers(table, a.dataset, metric, a.kinds)
         best, worst = _ranked(others, iv.high), _ranked(others, iv.low)
@@ -289,7 +290,7 @@ def _judge_gain(a: Gain, records, protocol, expected, real) -> Judgement:
     iv = stats.paired(top.by_seed(), base.by_seed())
     if iv is None or iv.low is None:
         n = 0 if iv is None else iv.n
-        return Judgement(f"{n} pair(s): no interval", INCONCLUSIVE)
+        return Judgement(f"{n} pair(s): no interval, cannot judge", INCONCLUSIVE)
     text = f"{iv.text()} pairs"
     # On synthetic or custom data only the direction means anything: the paper's size is not
     # compared with it.

@@ -60,6 +60,8 @@ LAZY = {
              "E (full row, lowest seed)."),
     "check": ("bench.commands:check", "Compare means with the paper's Tables 2-4 (or a "
               "baseline); exit 1 when cells fall short."),
+    "compare": ("bench.commands:compare", "Judge B against A cell by cell: better, worse, no "
+                "detectable difference, cannot judge."),
     "claims": ("bench.commands:claims", "Print the paper's claims judged against its tables "
                "and these runs; exit 1 when one is contradicted."),
     "perf": ("bench.perf:perf", "Throughput against the device's own peak, projected training "
@@ -68,7 +70,8 @@ LAZY = {
 SECTIONS = {
     "Training": ("run", "sweep"),
     "Paper tables (train what is missing, then write the report)": ("table2", "table3", "table4"),
-    "Reports and checks (from results/ alone)": ("report", "tsne", "check", "claims"),
+    "Reports and checks (from results/ alone)": ("report", "tsne", "check", "compare",
+                                                 "claims"),
     "Data": ("data",),
     "Performance": ("perf",),
 }
@@ -281,6 +284,10 @@ def _execute(plan, **launch):
             f"results folder {plan.folder}: expected a writable folder, found {exc.strerror} "
             f"({exc.filename}); pass --results to a writable folder") from exc
     click.echo(f"now: {sweeps.summary(cells)}")
+    superseded = sweeps.superseded(plan, cells)
+    if superseded:
+        click.echo(f"superseded {superseded} record(s) of other code: retrained with this code, "
+                   f"the old runs kept in {plan.folder / store.SUPERSEDED_DIR}")
     for cell in cells:
         if cell.status == "failed":
             record = store.read_record(plan.folder / cell.run_id) or {}

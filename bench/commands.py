@@ -206,18 +206,17 @@ def tsne(name, out, datasets, results) -> None:
         help="Sweep folder under the results root.")
 @option("--tolerance", type=click.FloatRange(min=0), default=1.0, section="Check",
         help="Points a cell may fall below the paper before it fails; against a --baseline "
-             "the bands are derived per cell (printed; docs/regression.md) and this is only "
-             "the fallback where the baseline has fewer than 3 seeds.")
+             "without --machines, the points a cell may move before it reads CHANGED.")
 @option("--baseline", type=click.Path(path_type=Path, file_okay=False), default=None,
         section="Check", show_default="compare with the paper",
         help="A sweep folder of earlier records of the same kind to compare with instead.")
 @option("--machines", type=click.Path(path_type=Path, file_okay=False, exists=True),
-        default=None, section="Check", show_default="none: the seed band is the tolerance",
+        default=None, section="Check", show_default="none: --tolerance is the band",
         help="With --baseline: a folder of sweeps, one per simulated machine, rerunning the "
              "baseline's seeds; their paired differences set each cell's machine band.")
-@option("--two-sided", is_flag=True, section="Check",
-        help="With --baseline: a cell that rises beyond its tolerance fails too (the method's "
-             "numbers changed), as the regression workflow uses it.")
+@option("--exact", is_flag=True, section="Check",
+        help="With --baseline: exit 1 when a cell changed (the golden master); without it "
+             "changes are reported and the check passes.")
 @option("--allow-deviations", is_flag=True, section="Check",
         help="Compare runs whose settings differ from the paper profile anyway, printing each "
              "change beside its verdict.")
@@ -229,7 +228,7 @@ def tsne(name, out, datasets, results) -> None:
              "diverged or are missing (the verdict line says PARTIAL).")
 @results_option
 @debug_option
-def check(name, tolerance, baseline, machines, two_sided, allow_deviations, seeds,
+def check(name, tolerance, baseline, machines, exact, allow_deviations, seeds,
           allow_partial, results) -> None:
     """Compare means with the paper's Tables 2-4 (or a baseline); exit 1 when cells fall short.
 
@@ -237,22 +236,69 @@ def check(name, tolerance, baseline, machines, two_sided, allow_deviations, seed
     protocol; a cell fails when its mean falls more than --tolerance points below the paper (a
     rise never fails), and the check fails unless every (dataset, row) with records has all
     --seeds seeds done (failed, diverged and missing runs are named; datasets and rows without
-    records are listed as not compared). Against a --baseline: U, S, H, CZSL and training losses
-    under both protocols, paired with the baseline's same seeds; with --machines a cell fails
-    beyond its machine band (reruns of the baseline on simulated machines, at least 0.1 points)
-    and the verdict says whether the baseline's seed spread explains the move; without it the
-    seed band is the tolerance (docs/regression.md).
+    records are listed as not compared). Against a --baseline it answers "changed?", not
+    "worse?": U, S, H, CZSL and training losses under both protocols, paired with the baseline's
+    same seeds, read `unchanged` within the tolerance (with --machines the machine band: reruns
+    of the baseline on simulated machines, at least 0.1 points; else --tolerance) and
+    `CHANGED (lower|higher)` beyond it, either way. Whether a change is worse: `bench compare`
+    (docs/regression.md).
 
-    Exit codes: 0 pass, 1 cells below reference minus tolerance or expected runs not done, 2
+    Exit codes: 0 pass (against a baseline: also when cells changed, unless --exact), 1 cells
+    below the paper minus the tolerance, expected runs not done, or (--exact) changed cells, 2
     refused (synthetic runs against the paper, mixed kinds, nothing to compare).
     """
     folder = _folders(results, name, single=True)[0]
     passed, text = checks.run(folder, tolerance=tolerance, baseline_dir=baseline,
-                              allow_deviations=allow_deviations, two_sided=two_sided,
+                              allow_deviations=allow_deviations,
                               machines_dir=machines, seeds=seeds,
-                              allow_partial=allow_partial)
+                              allow_partial=allow_partial, exact=exact)
     click.echo(text)
     sys.exit(0 if passed else 1)
+
+
+@click.command(cls=SectionedCommand)
+@click.argument("a")
+@click.argument("b")
+@option("--confidence", type=click.FloatRange(0.5, 0.9999), default=0.95, section="Compare",
+        help="Level of every interval and verdict (two-sided, per cell).")
+@option("--fail-on-worse", is_flag=True, section="Compare",
+        help="Exit 1 when some accuracy cell is judged worse (B below A).")
+@option("--metrics", default=",".join(("U", "S", "H", "acc", "loss_d", "loss_metric",
+                                       "relation_same")), section="Compare",
+        help="Comma-separated metrics to judge (acc: CZSL top-1; the rest: training losses).")
+@option("--negligible", type=click.FloatRange(min=0), default=0.0, section="Compare",
+        help="Points below which an accuracy difference is never called better or worse.")
+@debug_option
+def compare(a, b, confidence, fail_on_worse, metrics, negligible) -> None:
+    """Judge B against A cell by cell: better, worse, no detectable difference, cannot judge.
+
+    A and B are results folders (results/<sweep>), or one variant of a folder as PATH@PREFIX (the
+    runs whose config hash or code fingerprint starts with PREFIX). Per (dataset, row, metric,
+    protocol): the means, Δ = B − A, its interval, the test (paired on the seed indices both
+    sides hold when there are at least 3, else Welch) and the verdict: better / worse when the
+    interval excludes 0; no detectable difference when it holds 0, with the MDD, the smallest
+    true difference this test finds with 90% probability; cannot judge with fewer than 3 runs
+    per side or when the sides are not comparable (another data version or kind, device kind
+    or protocol), saying why. Training losses are shown apart, in their own units, as higher /
+    lower. Across datasets: the probability that a run of B beats a run of A on H, with a
+    stratified bootstrap interval. Each cell is judged on its own (no multiplicity correction).
+
+    Exit codes: 0 judged (whatever the verdicts, unless --fail-on-worse), 1 with --fail-on-worse
+    when an accuracy cell is worse, 2 bad input (no records, several variants on one side,
+    nothing in common).
+    """
+    from bench import compare as comparing  # `compare` is the command here
+
+    wanted = [m.strip() for m in metrics.split(",") if m.strip()]
+    known = (*comparing.ACCURACIES, *comparing.cells.LOSSES)
+    unknown = [m for m in wanted if m not in known]
+    if unknown or not wanted:
+        raise comparing.CompareRefused(f"--metrics {metrics!r}: expected some of "
+                                       f"{', '.join(known)}, found {', '.join(unknown) or 'none'}")
+    side_a, side_b = comparing.side(a), comparing.side(b)
+    judged = comparing.compare(side_a, side_b, confidence, wanted, negligible)
+    click.echo(comparing.render(side_a, side_b, judged, confidence))
+    sys.exit(1 if fail_on_worse and comparing.worse(judged) else 0)
 
 
 @click.command(cls=SectionedCommand)

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bench import store
-from vsboost import settings
+from vsboost import fingerprint, settings
 from vsboost.files import atomic_path, real_folder
 
 # The checkout this code runs from, for the git commit in each record's provenance. Data and
@@ -97,7 +97,7 @@ def run_job(job: Job) -> dict[int, str]:
     folder = Path(job.folder)
     cfg = config.make_config(job.dataset, job.row, job.profile, dict(job.overrides))
     rids = run_ids(job)
-    locks = _claim(folder, rids)
+    locks = _claim(folder, rids, fingerprint.code())
     outcome = {i: "skipped" for i in rids if i not in locks}
     if not locks:
         return outcome
@@ -235,18 +235,22 @@ def record_stopped(job: Job, status: str, why: str, *, wait_s: float = 60) -> No
     store.write_runs_csv(folder)
 
 
-def _claim(folder: Path, rids: dict[int, str]) -> dict:
-    """Lock every member no other process holds and that is not finished: {seed index: lock}."""
+def _claim(folder: Path, rids: dict[int, str], code: str) -> dict:
+    """Lock every member no other process holds and that is not finished by this ``code``:
+    {seed index: lock}. A member finished by other code is moved aside (``_superseded/``)."""
     locks = {}
     for i, rid in rids.items():
         lock = store.try_claim(folder, rid)
         if lock is None:
             continue
         # Checked again under the lock: another sweep may have finished it since we planned.
-        if store.status_of(folder / rid) in store.FINISHED:
+        status = store.status_of(folder / rid, code)
+        if status in store.FINISHED:
             lock.release()
-        else:
-            locks[i] = lock
+            continue
+        if status == store.OTHER_CODE:
+            store.supersede(folder, rid)
+        locks[i] = lock
     return locks
 
 
@@ -257,7 +261,8 @@ def _run_record(job: Job, cfg, seed_index: int, rid: str, status: str, *, result
     provenance = {**_environment(job.device), "wall_s": result.wall_s if result else wall,
                   "job_wall_s": wall, "job_seed_indices": members, "started": started,
                   "finished": _now(), "data_root": str(job.data_root),
-                  "precision": result.precision if result else None}
+                  "precision": result.precision if result else None,
+                  "code": fingerprint.code()}
     return {
         "schema": store.SCHEMA,
         "run_id": rid,

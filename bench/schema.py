@@ -37,6 +37,7 @@ PROVENANCE = {"git_commit": (str, type(None)), "git_dirty": (bool, type(None)),
               "finished": (str, type(None)), "data_root": (str, type(None)),
               "wall_s": (int, float, type(None)), "job_wall_s": (int, float, type(None)),
               "device_index": (int, type(None))}
+CODE = re.compile(r"[0-9a-f]{64}")  # provenance.code: vsboost.fingerprint.code()
 # (field, expected, found), or None when the record holds the schema.
 Problem = tuple[str, str, Any] | None
 
@@ -77,6 +78,9 @@ def problem(record: Any, folder_name: str | None = None) -> Problem:
     wrong = _leaves(record)
     if wrong:
         return wrong
+    code = (record.get("provenance") or {}).get("code")
+    if code is not None and not (isinstance(code, str) and CODE.fullmatch(code)):
+        return "provenance.code", "null or a sha256 of the code (64 hex digits)", code
     epoch = record.get("diverged_epoch")
     if epoch is not None and not _count(epoch, low=1):
         return "diverged_epoch", "null or an epoch >= 1", epoch

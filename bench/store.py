@@ -9,7 +9,10 @@ folder alone (DomainBed's idea: relaunching a sweep is how it resumes):
 - ``failed``: a record with status ``failed``; never counted, retried by the next sweep;
 - ``cancelled`` / ``timeout``: a record saying the cluster job was cancelled (``scancel``) or ran
   out of time and requeues; like ``failed``, never counted and retried by the next sweep;
-- ``done`` / ``diverged``: finished; never retrained.
+- ``done`` / ``diverged``: finished; never retrained while the code is the same;
+- ``other code``: finished by other code (its ``provenance.code`` is not today's
+  :func:`vsboost.fingerprint.code`, or it names none): the next sweep moves its folder to
+  ``_superseded/`` and retrains it, so a sweep folder never mixes code versions per run.
 
 ``record.json`` is written last and atomically (:func:`vsboost.files.atomic_write`), so a record
 is either absent or complete: a killed process can leave an incomplete run, never a partial record.
@@ -49,10 +52,12 @@ REFERENCE_DIR = "_reference"
 REFERENCE_METHOD = ("closed-form ridge from class embedding to class-mean feature, nearest "
                     "predicted centre over S+U; no training")
 LOCK_DIR = "_locks"
+SUPERSEDED_DIR = "_superseded"  # run folders of other code, kept aside, never read by reports
+OTHER_CODE = "other code"
 
 FINISHED, UNFINISHED = schema.FINISHED, schema.UNFINISHED  # retried: the unfinished
 RECORD_STATUSES = schema.RECORD_STATUSES  # what a record can say
-STATUSES = (*RECORD_STATUSES, "incomplete", "not launched")  # what a run can be
+STATUSES = (*RECORD_STATUSES, OTHER_CODE, "incomplete", "not launched")  # what a run can be
 
 # runs.csv: these columns first, in this order; flattened metrics follow, sorted by name.
 KEY_COLUMNS = ("run_id", "dataset", "row", "seed_index", "seed", "config_hash", "data_fingerprint",
@@ -111,14 +116,39 @@ def check_writable(folder: Path) -> None:
         )
 
 
-def status_of(run_dir: Path) -> str:
+def status_of(run_dir: Path, code: str | None = None) -> str:
+    """The run's state; with ``code`` (a :func:`vsboost.fingerprint.code`), a finished record
+    made by other code reads :data:`OTHER_CODE`."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return "not launched"
     record = read_record(run_dir)
     if record is None:
         return "incomplete"
+    if code is not None and record["status"] in FINISHED and code_of(record) != code:
+        return OTHER_CODE
     return record["status"]
+
+
+def code_of(record: dict) -> str | None:
+    """The code fingerprint a record names; None for records made before records named it
+    (they count as other code)."""
+    return (record.get("provenance") or {}).get("code")
+
+
+def supersede(folder: Path, rid: str) -> Path:
+    """Move the run folder ``rid`` (a record of other code) to ``_superseded/<rid>-<code>/``,
+    where no report or check reads it; the caller holds the run's lock. Returns the new place."""
+    record = read_record(Path(folder) / rid) or {}
+    code = (code_of(record) or "unrecorded")[:12]
+    target = Path(folder) / SUPERSEDED_DIR / f"{rid}-{code}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    k = 1
+    while target.exists():  # the same run superseded twice by the same old code: keep both
+        target = target.with_name(f"{rid}-{code}-{k}")
+        k += 1
+    os.replace(Path(folder) / rid, target)
+    return target
 
 
 def read_record(run_dir: Path) -> dict | None:

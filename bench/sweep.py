@@ -24,7 +24,7 @@ from tqdm import tqdm
 from bench import runner, schema, store
 from vsboost import settings
 
-PENDING = ("not launched", "incomplete", *store.UNFINISHED)
+PENDING = ("not launched", "incomplete", store.OTHER_CODE, *store.UNFINISHED)
 FEATURES = ("auto", "all", "none")
 
 
@@ -163,14 +163,16 @@ def refresh(plan: Plan) -> list[RunState]:
 
 
 def _status(folder: Path, rid: str) -> str:
-    status = store.status_of(folder / rid)
+    from vsboost.fingerprint import code
+
+    status = store.status_of(folder / rid, code())
     # "not launched" too: a process that has just claimed the run may not have made its folder.
     if status in ("incomplete", "not launched"):
         if store.is_running(folder, rid):
             return "running"
         # Read again: the run may have finished between the two looks (its record is written
         # before its lock is released, so this second read is up to date).
-        return store.status_of(folder / rid)
+        return store.status_of(folder / rid, code())
     return status
 
 
@@ -183,10 +185,19 @@ def summary(cells: Sequence[RunState]) -> str:
             + (f" ({n['diverged']} diverged)" if n["diverged"] else "")
             + f" / {n['failed']} failed / {n['incomplete']} incomplete"
             + "".join(f" / {n[s]} {s}" for s in ("cancelled", "timeout") if n[s])
+            + (f" / {n[store.OTHER_CODE]} done by other code (to supersede)"
+               if n[store.OTHER_CODE] else "")
             + f" / {n['not launched']} not launched -> {to_run} to run")
     if n["running"]:
         text += f" ({n['running']} running in another process)"
     return text
+
+
+def superseded(plan: Plan, after: Sequence[RunState]) -> int:
+    """How many runs the plan found finished by other code are no longer so (moved aside)."""
+    now = {c.run_id: c.status for c in after}
+    return sum(c.status == store.OTHER_CODE and now.get(c.run_id) != store.OTHER_CODE
+               for c in plan.cells)
 
 
 def execute(plan: Plan, *, launcher: str = "local", jobs: int | None = 1,

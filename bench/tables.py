@@ -104,7 +104,8 @@ GAINS = (("sml", "plain"), ("rml", "plain"), ("full", "plain"), ("full", "sml"),
 GAINS_FOOTNOTE = (
     f"Gain = mean over seeds of the paired difference (row − base, the runs of the same seed "
     f"index: same seed, same episodes), in points, with its {int(100 * stats.CONFIDENCE)}% "
-    f"{stats.METHOD} interval and (n) the number of pairs; * marks an interval that excludes 0. "
+    f"{stats.METHOD} interval and (n) the number of pairs; * marks an interval that excludes 0; "
+    f"with fewer than {stats.MIN_N} pairs no interval is given (cannot judge). "
     "Paper: the same difference of Table 4's printed numbers (real data only).")
 
 
@@ -194,7 +195,7 @@ def per_seed(records: list[dict], metric_of_row: dict[str, str],
                 c = cell(records, ds, row, metric, protocol, expected)
                 line = {"dataset": ds, "row": row, "metric": metric, "protocol": protocol}
                 status = {r["key"]["seed_index"]: r["status"]
-                          for r in select(records, ds, row, expected)[0]}
+                          for r in select(records, ds, row, expected)}
                 values = dict(zip(c.seeds, c.values, strict=True))
                 for s in range(expected):
                     line[f"s{s}"] = (f"{values[s]:.1f}" if s in values
@@ -231,6 +232,8 @@ def provenance(records: list[dict], name: str) -> str:
         ("settings changed (†)", _changed(records)),
         ("data version shown", "; ".join(f"{ds} {data_version(records, ds)}"
                                          for ds in present(records, "dataset", DATASETS))),
+        ("method code (fingerprint)", _counts((p.get("code") or "unrecorded")[:12]
+                                              for p in prov)),
         ("git commits", _counts(p.get("git_commit") and p["git_commit"] + _changes(p)
                                 for p in prov)),
         ("devices", _counts(p.get("device") for p in prov)),
@@ -319,10 +322,9 @@ def _fmt(v) -> str:
     return json.dumps(v) if isinstance(v, bool | type(None)) else str(v)
 
 
-def _notes(records: list[dict], pairs: list[tuple[str, str]], expected: int) -> list[str]:
-    notes = [n for ds in present(records, "dataset", DATASETS)
-             for n in data_version_notes(records, ds)]
-    return notes + [n for ds, row in pairs for n in select(records, ds, row, expected)[1]]
+def _notes(records: list[dict]) -> list[str]:
+    return [n for ds in present(records, "dataset", DATASETS)
+            for n in data_version_notes(records, ds)]
 
 
 def reference_frame(records: list[dict], references: list[dict]) -> pd.DataFrame:
@@ -395,8 +397,7 @@ def render(table: int, records: list[dict], name: str, expected: int | None = No
                 f"classes, then the nearest predicted centre among {among}; per-class "
                 "accuracy, percent. The level a good generator should approach on these files.",
                 "", markdown(ref), ""]
-    pairs = [(ds, row) for ds in present(records, "dataset", DATASETS) for row in headline]
-    notes = _notes(records, pairs, expected)
+    notes = _notes(records)
     out += ["## Left out", ""] + ([f"- {n}" for n in notes] or ["- none"]) + [""]
     out += ["## Per seed (headline metric, percent)", "",
             markdown(per_seed(records, headline, expected)), ""]
@@ -411,7 +412,7 @@ def curves(records: list[dict], dataset: str, expected: int | None = None) -> pd
     expected = expected or expected_seeds(records)
     lines = []
     for row in present(records, "row", ROWS):
-        for r in select(records, dataset, row, expected)[0]:
+        for r in select(records, dataset, row, expected):
             if r["status"] != "done":
                 continue
             for h in r.get("history") or []:

@@ -62,3 +62,39 @@ def test_the_leak_of_the_critic_gradient_follows_the_setting():
     x, a = torch.randn(1, 5, 4, requires_grad=True), torch.randn(1, 5, 2)
     (auto,) = torch.autograd.grad(critic(x, a).sum(), x)
     assert torch.allclose(critic.input_gradient(x, a), auto, atol=1e-6)
+
+
+@pytest.mark.parametrize("row, weight", [("sml", "sml_weight"), ("rml", "rml_weight")])
+def test_a_loss_weight_scales_its_metric_loss_of_eq_8(apy, row, weight):
+    def first_metric_loss(value: str) -> float:
+        cfg = make_config("APY", row, "smoke", {**TINY, "steps_per_epoch": "1", weight: value})
+        m = VSBoost(apy, cfg, [1], torch.device("cpu"))
+        episodes, _ = m.draw_epoch()
+        return float(m.iteration(episodes[:, 0])[0, 2])  # L_metric on real features
+
+    # the same draws (the weight redraws nothing), so the ratio is the weight exactly
+    assert first_metric_loss("0.5") == pytest.approx(0.5 * first_metric_loss("1"), rel=1e-6)
+    assert first_metric_loss("0") == 0.0
+
+
+def test_the_other_loss_weight_leaves_a_row_without_that_loss_alone(apy):
+    def g(overrides):
+        cfg = make_config("APY", "sml", "smoke", {**TINY, "steps_per_epoch": "1", **overrides})
+        m = VSBoost(apy, cfg, [1], torch.device("cpu"))
+        episodes, _ = m.draw_epoch()
+        m.iteration(episodes[:, 0])
+        return [p.detach().clone() for p in m.G.parameters()]
+
+    base = g({})
+    assert all(torch.equal(a, b) for a, b in zip(base, g({"rml_weight": "3"}), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(base, g({"sml_weight": "3"}), strict=True))
+
+
+def test_loss_weights_are_settings_that_keep_default_run_ids():
+    default = make_config("APY", "full", "smoke")
+    assert (default.sml_weight, default.rml_weight) == (1.0, 1.0)
+    assert COMMON["sml_weight"][1].startswith("paper") and COMMON["rml_weight"][1].startswith(
+        "paper")
+    assert make_config("APY", "full", "smoke", {"rml_weight": "1"}).hash() == default.hash()
+    assert make_config("APY", "full", "smoke", {"rml_weight": "0.5"}).hash() != default.hash()
+    assert make_config("APY", "full", "smoke", {"sml_weight": "0.5"}).hash() != default.hash()

@@ -33,11 +33,36 @@ def test_paired_interval_is_scipys_paired_t_interval_on_the_common_seeds():
 def test_an_interval_that_straddles_zero_does_not_exclude_it():
     iv = stats.paired({0: 1.0, 1: -1.0, 2: 0.5}, {0: 0.0, 1: 0.0, 2: 0.0})
     assert iv.low < 0 < iv.high and not iv.excludes_zero
-    neg = stats.paired({0: 1.0, 1: 1.2}, {0: 2.0, 1: 2.1})
+    neg = stats.paired({0: 1.0, 1: 1.2, 2: 1.1}, {0: 2.0, 1: 2.1, 2: 2.2})
     assert neg.high < 0 and neg.excludes_zero
 
 
-def test_one_pair_has_no_interval_and_no_pairs_give_none():
-    iv = stats.paired({0: 2.0}, {0: 1.0})
-    assert (iv.low, iv.high, iv.excludes_zero, iv.text()) == (None, None, False, "+1.0 (1)")
+def test_fewer_than_three_pairs_cannot_judge_and_no_pairs_give_none():
+    # two equal differences: a t interval would be [-0.7, -0.7], a certainty 2 seeds cannot give
+    iv = stats.paired({0: 1.0, 1: 2.0}, {0: 1.7, 1: 2.7})
+    assert (iv.low, iv.high, iv.excludes_zero) == (None, None, False)
+    assert iv.text() == "-0.7 (n=2, cannot judge)"
     assert stats.paired({0: 1.0}, {1: 1.0}) is None
+
+
+def test_welch_interval_is_scipys_welch_interval():
+    a, b = [50.0, 52.0, 49.0, 51.5], [47.0, 44.0, 48.5, 45.0, 46.0]
+    iv = stats.welch(b, a)
+    ref = scipy_stats.ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
+    assert (iv.low, iv.high) == pytest.approx((ref.low, ref.high))
+    assert stats.welch([1.0, 2.0], a).low is None  # n = 2 on one side
+
+
+def test_detectable_difference_has_ninety_percent_power_by_simulation():
+    import numpy as np
+
+    iv = stats.mean_interval([0.0, 1.0, -1.0, 0.5, -0.5])  # sd as the true sigma below
+    mdd = stats.detectable(iv)
+    sigma = iv.se * math.sqrt(iv.n)
+    rng = np.random.default_rng(0)
+    draws = rng.normal(mdd, sigma, size=(20000, iv.n))
+    t = draws.mean(1) / (draws.std(1, ddof=1) / math.sqrt(iv.n))
+    found = np.mean(np.abs(t) > scipy_stats.t.ppf(0.975, iv.n - 1))
+    assert found == pytest.approx(0.9, abs=0.01)
+    # a larger difference would be found more often: the MDD is the smallest such
+    assert stats.detectable(stats.mean_interval([0.0, 2.0, -2.0, 1.0, -1.0])) > mdd

@@ -6,6 +6,7 @@ import numpy as np
 
 from bench import runner, store, sweep
 from vsboost.config import make_config
+from vsboost.fingerprint import code as code_fingerprint
 
 # Smallest settings that still run every part of the trainer (choice: test speed).
 TINY = (("gan_epochs", "2"), ("steps_per_epoch", "2"), ("hidden", "32"), ("enc_dim", "32"),
@@ -44,7 +45,8 @@ def test_finished_and_failed_runs_are_planned_differently(tmp_path, data_root):
         scores = {"U": 0.5, "S": 0.5, "H": 0.5}
         store.write_record(run, {"schema": 1, "run_id": cell.run_id, "key": key,
                                  "status": status, "synthetic": True,
-                                 "metrics": {"paper": scores, "last": scores}})
+                                 "metrics": {"paper": scores, "last": scores},
+                                 "provenance": {"code": code_fingerprint()}})
     p = plan(tmp_path, data_root, rows=("full",), seeds=(0, 1, 2), seeds_per_job=5)
     assert [c.status for c in p.cells] == ["done", "failed", "not launched"]
     assert [j.seed_indices for j in p.jobs] == [(1, 2)]

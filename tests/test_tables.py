@@ -93,12 +93,20 @@ def test_cell_says_which_runs_the_cluster_cancelled_or_timed_out():
         "— 1/4 seeds done, cancelled (1), timeout (1)"
 
 
-def test_runs_with_another_config_hash_are_left_out_and_named():
-    recs = [record(seed_index=i, H=0.6) for i in range(3)]
-    recs.append(record(seed_index=0, H=0.1, config_hash="bbbbbbbbbbbb"))
-    c = cell(recs, "CUB", "full", "H", "paper", expected=3)
-    assert c.values == [60.0, 60.0, 60.0]
-    assert "config hash bbbbbbbbbbbb ≠ aaaaaaaaaaaa" in " ".join(c.left_out)
+@pytest.mark.parametrize("defaults", [1, 2, 3])
+def test_a_cell_refuses_several_variants_naming_each_whatever_their_counts(defaults):
+    recs = [record(seed_index=i, H=0.6) for i in range(defaults)]
+    recs += [record(seed_index=i, H=0.1, config_hash="bbbbbbbbbbbb") for i in range(2)]
+    with pytest.raises(ReportError, match="2 variants") as err:
+        cell(recs, "CUB", "full", "H", "paper", expected=3)
+    assert "config aaaaaaaaaaaa" in str(err.value) and "config bbbbbbbbbbbb" in str(err.value)
+
+
+def test_runs_of_other_code_are_another_variant():
+    recs = [record(seed_index=i, H=0.6) for i in range(2)]
+    recs[1]["provenance"]["code"] = "c" * 64
+    with pytest.raises(ReportError, match="code cccccccccccc"):
+        cell(recs, "CUB", "full", "H", "paper", expected=2)
 
 
 def finished_at(rec: dict, when: str) -> dict:

@@ -85,6 +85,8 @@ class Config:
     init_std: float  # N(0, init_std) initial weights of every linear layer, zero bias
     leak: float  # negative slope of every LeakyReLU (G, D, E, R)
     dtype: str  # "float32" or "float64": the floating-point type of every network and feature
+    sml_weight: float  # λ of L_SM in eq. 8 (E, R and, through metric_on_fake, G)
+    rml_weight: float  # λ of L_RM in eq. 8 (E, F and, through metric_on_fake, G)
 
     @property
     def sml(self) -> bool:
@@ -152,6 +154,7 @@ ADDED_FIELDS: dict[str, Any] = {
     # hard-coded in train.py, evaluate.py and models.py before they were settings:
     "beta2": 0.999, "cls_beta1": 0.5, "cls_beta2": 0.999, "init_std": 0.02, "leak": 0.2,
     "dtype": "float32",  # the trainer ran in float32 before it was a setting
+    "sml_weight": 1.0, "rml_weight": 1.0,  # eq. 8's unit weights, hard-coded in train.py before
 }
 
 
@@ -178,6 +181,9 @@ COMMON: dict[str, tuple[Any, str]] = {
                        "run_*_tfvaegan.py"),
     "gp_weight": (10.0, "paper eq. 1: gamma = 10"),
     "tau": (0.1, "lineage: CE-GZSL README.md, --ins_temp 0.1 --cls_temp 0.1"),
+    "sml_weight": (1.0, "paper eq. 8: L_WGAN + L_SM + L_RM, 'no hyper-parameters are needed to "
+                        "balance the different losses'"),
+    "rml_weight": (1.0, "paper eq. 8: unit weight, as sml_weight"),
     "sml_over": ("all", "choice: paper 'N is the total number of semantic embeddings'"),
     "sml_cosine": (False, "paper eq. 3: raw dot product"),
     "metric_on_fake": (True, "choice (lineage CE-GZSL): metric losses also reach G"),
@@ -399,7 +405,8 @@ def _validate(cfg: Config) -> None:
     for key in positive:
         if getattr(cfg, key) < 1:
             raise ConfigError(f"config key {key!r}: expected >= 1, found {getattr(cfg, key)}")
-    non_negative = ("steps_per_epoch", "noise_dim", "cls_batch", "checkpoint_every", "gp_weight")
+    non_negative = ("steps_per_epoch", "noise_dim", "cls_batch", "checkpoint_every", "gp_weight",
+                    "sml_weight", "rml_weight")
     for key in non_negative:
         if getattr(cfg, key) < 0:
             raise ConfigError(f"config key {key!r}: expected >= 0, found {getattr(cfg, key)}")

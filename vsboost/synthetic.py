@@ -3,7 +3,7 @@
 :func:`write` produces, per dataset, the files :func:`vsboost.data.load` reads, with the real
 attribute dimension, class counts, seen/unseen split, split sizes (docs/data.md) times ``scale``.
 Every file carries a key ``synthetic`` saying what it is. Features follow docs/synthetic.md (see
-:class:`Knobs`); the defaults are calibrated so that :func:`baseline_h`, a closed-form ridge
+:class:`Knobs`); the defaults are calibrated so that :func:`reference`, a closed-form ridge
 baseline, lands in H = 0.3-0.8 on every dataset at scale 0.1, with or without ``real_meta``.
 """
 
@@ -51,7 +51,7 @@ SENT_OFFSET = 1.1  # choice: matches those two numbers
 SENT_NORMS = (17.0, 22.0)  # docs/data.md: real CUB sentence columns are stored with norms ~17-22
 MIN_PER_SPLIT = 2  # choice: every class has >= 2 images in each split it appears in
 FLO_SPLIT_SEED = 102  # choice: fixes the stand-in for FLO's unknown real unseen set (see below)
-RIDGE = 1.0  # choice: ridge penalty of baseline_h
+RIDGE = 1.0  # choice: ridge penalty of reference()
 
 # ----- machine-independent arithmetic (docs/synthetic.md, "Same bytes on every machine") -----
 # The last bits of a BLAS matmul, a SIMD reduction or a transcendental differ between kernels,
@@ -123,7 +123,7 @@ class Knobs:
     noise:         isotropic noise per output dimension.
     imbalance:     log-normal sigma of the class-size weights (unequal per-class counts).
 
-    Every default is a choice, tuned with :func:`baseline_h` (H 0.39-0.73 at scale 0.1, seed 0).
+    Every default is a choice, tuned with :func:`reference` (H 0.477-0.694 at scale 0.1, seed 0).
     """
 
     latent: int = 64

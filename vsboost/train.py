@@ -237,12 +237,13 @@ class VSBoost:
         return idx.view(shape), sum(d[1] for d in drawn)
 
     def metric_losses(self, h: Tensor, y: Tensor) -> Tensor:
-        """L_SM + L_RM per member for refined features h ``[M, B, enc]`` of classes y ``[M, B]``."""
+        """λ_SM·L_SM + λ_RM·L_RM (eq. 8) per member for refined features h ``[M, B, enc]`` of
+        classes y ``[M, B]``."""
         cfg, data = self.cfg, self.data
         loss = h.new_zeros(self.members)
         if cfg.sml:
-            loss = loss + semantic_metric_loss(self.R(h), self.sml_att, self.sml_slot[y],
-                                               cfg.tau, cfg.sml_cosine)
+            loss = loss + cfg.sml_weight * semantic_metric_loss(
+                self.R(h), self.sml_att, self.sml_slot[y], cfg.tau, cfg.sml_cosine)
         if cfg.rml:
             pairs = self.rng["pairs"]
             pos, neg = draw_pairs(pairs, y)
@@ -254,7 +255,8 @@ class VSBoost:
                 h_neg, y_neg = _take(h, neg), torch.gather(y, 1, neg)
             t_pos = (self.unit_att[y] * self.unit_att[y_pos]).sum(-1)
             t_neg = (self.unit_att[y] * self.unit_att[y_neg]).sum(-1)
-            loss = loss + relational_metric_loss(self.Fr, h, h_pos, h_neg, t_pos, t_neg)
+            loss = loss + cfg.rml_weight * relational_metric_loss(
+                self.Fr, h, h_pos, h_neg, t_pos, t_neg)
         return loss
 
     def relation_scores(self) -> Tensor | None:
