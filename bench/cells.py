@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bench.schema import device_of
 from vsboost.errors import UserError
 
 PROTOCOLS = {
@@ -176,18 +177,20 @@ def data_version_notes(records: list[dict], dataset: str) -> list[str]:
 
 def select(records: list[dict], dataset: str, row: str,
            expected: int) -> tuple[list[dict], list[str]]:
-    """The runs one cell averages, and a note per group left out for another config hash.
+    """The runs one cell averages, and a note per group left out for another config hash or
+    another device kind.
 
     Only runs on the dataset's :func:`data_version` count (the other versions are noted once per
-    dataset by :func:`data_version_notes`). Among them, runs are grouped by config hash; the
-    largest group is kept (ties: the one with more finished runs, then the newest).
+    dataset by :func:`data_version_notes`). Among them, runs are grouped by config hash and device
+    kind (CPU and CUDA seeds are never averaged together); the largest group is kept (ties: the
+    one with more finished runs, then the newest).
     """
     version = data_version(records, dataset)
     runs = [r for r in records if r["key"]["dataset"] == dataset and r["key"]["row"] == row
             and r["key"]["seed_index"] < expected and r["key"]["data_fingerprint"] == version]
-    groups: dict[str, list[dict]] = {}
+    groups: dict[tuple[str, str], list[dict]] = {}
     for r in runs:
-        groups.setdefault(r["key"]["config_hash"], []).append(r)
+        groups.setdefault((r["key"]["config_hash"], device_of(r)), []).append(r)
     if not groups:
         return [], []
 
@@ -198,9 +201,15 @@ def select(records: list[dict], dataset: str, row: str,
         return (len(members), finished, newest, chash)
 
     ordered = sorted(groups.items(), key=rank, reverse=True)
-    keep_hash, kept = ordered[0]
-    notes = [f"{dataset} {row}: {len(members)} run(s) left out, config hash {chash} ≠ "
-             f"{keep_hash} (the majority's)" for chash, members in ordered[1:]]
+    (keep_hash, keep_kind), kept = ordered[0]
+
+    def why(chash: str, kind: str) -> str:
+        if chash != keep_hash:
+            return f"config hash {chash} ≠ {keep_hash}"
+        return f"trained on {kind}, not {keep_kind}"
+
+    notes = [f"{dataset} {row}: {len(members)} run(s) left out, {why(*group)} (the majority's)"
+             for group, members in ordered[1:]]
     return sorted(kept, key=lambda r: r["key"]["seed_index"]), notes
 
 

@@ -32,6 +32,7 @@ from tabulate import tabulate
 
 from bench import cells, paper, store
 from bench.cells import Cell, expected_seeds
+from bench.schema import device_of
 from vsboost.config import DATASETS, ROWS
 from vsboost.errors import UserError
 
@@ -244,8 +245,8 @@ def compare_baseline(records: list[dict], baseline: list[dict], tolerance: float
                             *((m, "a machine-noise rerun has") for m in machines or [])):
             if (ds, row) in _pairs(other) and _setting(other, ds, row, n_base) != base:
                 ours = _setting(other, ds, row, n_base)
-                i = 1 if ours[1] != base[1] else 0
-                field = "data fingerprint" if i else "config hash"
+                i = next(k for k in (1, 0, 2) if ours[k] != base[k])
+                field = ("config hash", "data fingerprint", "device kind")[i]
                 raise CheckRefused(
                     f"{ds} {row}: the baseline has {field} {base[i][:12]} but {what} "
                     f"{ours[i][:12]}: a baseline must be trained on the same data with the same "
@@ -336,11 +337,12 @@ def _has_loss(records: list[dict], dataset: str, row: str, loss: str) -> bool:
                and r["status"] == "done")
 
 
-def _setting(records: list[dict], dataset: str, row: str, expected: int) -> tuple[str, str]:
-    """(config hash, data fingerprint) of the runs a cell averages."""
+def _setting(records: list[dict], dataset: str, row: str,
+             expected: int) -> tuple[str, str, str]:
+    """(config hash, data fingerprint, device kind) of the runs a cell averages."""
     kept, _ = cells.select(records, dataset, row, expected)
     key = kept[0]["key"]
-    return key["config_hash"], key["data_fingerprint"]
+    return key["config_hash"], key["data_fingerprint"], device_of(kept[0])
 
 
 def _pairs(records: list[dict]) -> set[tuple[str, str]]:

@@ -101,10 +101,11 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     folder = store.sweep_folder(results, name)
     store.check_writable(folder)
     # ===== each run's state, and jobs for the pending ones =====
+    kind = runner.device_kind(device)  # once, here: every job trains on the kind its ids name
     cells = []
     for (ds, row), cfg in configs.items():
         for i in seed_indices:
-            rid = store.run_id(ds, row, i, cfg.hash(), fingerprints[ds])
+            rid = store.run_id(ds, row, i, cfg.hash(), fingerprints[ds], kind)
             cells.append(RunState(ds, row, i, rid, _status(folder, rid)))
     jobs = []
     for ds, row in configs:
@@ -116,7 +117,7 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
                 dataset=ds, row=row, profile=profile, overrides=overrides,
                 seed_indices=tuple(pending[start:start + seeds_per_job]), data_root=str(root),
                 folder=str(folder), fingerprint=fingerprints[ds], data=provenance[ds],
-                device=device, features=keep))
+                device=device, kind=kind, features=keep))
     references = {ds: (str(root), fingerprints[ds]) for ds in datasets
                   if provenance[ds]["kind"] == "synthetic"}
     return Plan(folder, cells, jobs, references)

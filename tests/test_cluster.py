@@ -2,6 +2,7 @@
 device list), runs stopped by the cluster, and the optimiser not swallowing a signal's exception.
 The launcher against a real Slurm is tests/test_slurm.py."""
 
+import dataclasses
 import queue
 
 import pytest
@@ -86,6 +87,24 @@ def test_a_job_cancelled_before_it_started_is_recorded_cancelled_by_the_launcher
     p = plan(tmp_path, data_root, rows=("plain",), seeds=(0, 1), seeds_per_job=2)
     runner.record_stopped(p.jobs[0], "cancelled", "job 12_0 cancelled by 0", wait_s=1)
     assert [store.status_of(p.folder / c.run_id) for c in p.cells] == ["cancelled"] * 2
+
+
+def test_a_cuda_job_stopped_while_queued_is_recorded_from_a_login_node_without_cuda(
+        tmp_path, data_root, monkeypatch):
+    p = plan(tmp_path, data_root, rows=("plain",), seeds=(0,))
+    job = dataclasses.replace(p.jobs[0], device="cuda", kind="cuda")
+
+    def no_cuda(*args, **kwargs):
+        raise AssertionError("Torch not compiled with CUDA enabled")  # a CPU build's answer
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", no_cuda)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    runner.record_stopped(job, "cancelled", "job 12_0 cancelled by 0", wait_s=1)
+    (rid,) = runner.run_ids(job).values()
+    (record,) = store.load_records(p.folder)
+    assert (record["run_id"], record["status"]) == (rid, "cancelled")
+    assert record["provenance"]["device"] == "cuda"  # what the job asked for
+    assert record["provenance"]["device_name"] is None  # nothing probed here
 
 
 def test_the_optimiser_lets_an_exception_raised_during_its_construction_through(monkeypatch):
