@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bench import runner, store
-from vsboost import settings
+from vsboost import memory, settings
 
 PENDING = ("not launched", "incomplete", *store.UNFINISHED)
 FEATURES = ("auto", "all", "none")
@@ -52,7 +52,7 @@ class Plan:
 def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequence[int], *,
               results: Path, name: str | None = None, profile: str = "paper",
               overrides: Sequence[tuple[str, str]] = (), data_root: Path | None = None,
-              synthetic: bool = False, seeds_per_job: int = 5, device: str | None = None,
+              synthetic: bool = False, seeds_per_job: int | None = 5, device: str | None = None,
               features: str = "auto", data_label: str | None = None) -> Plan:
     """Validate the whole grid and read each run's state; writes nothing to ``results``.
 
@@ -70,7 +70,7 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
             raise store.BenchError(f"{option}: expected at least one, found none")
     if min(seed_indices) < 0:
         raise store.BenchError(f"seed index {min(seed_indices)}: expected >= 0")
-    if seeds_per_job < 1:
+    if seeds_per_job is not None and seeds_per_job < 1:
         raise store.BenchError(f"--seeds-per-job {seeds_per_job}: expected >= 1")
     if features not in FEATURES:
         raise store.BenchError(f"--features {features!r}: expected one of {', '.join(FEATURES)}")
@@ -85,7 +85,8 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
         root = runner.synthetic_root(data_root, datasets)
     else:
         root = settings.data_root(data_root)
-    fingerprints, provenance = {}, {}
+    kind = runner.device_kind(device)  # once, here: every job trains on the kind its ids name
+    fingerprints, provenance, per_job = {}, {}, {}
     for ds in tqdm(datasets, desc="reading data", unit="dataset", leave=False,
                    disable=None):
         data = load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent)
@@ -93,6 +94,8 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
             cfg = configs[ds, row]
             check_episodes(data.train_y, cfg.n_way, cfg.k_shot, cfg.sample_with_replacement)
         fingerprints[ds] = data.fingerprint
+        per_job[ds] = seeds_per_job or default_seeds_per_job(
+            kind, [configs[ds, row] for row in rows], memory.Shapes.of(data))
         provenance[ds] = data_provenance(root, ds, data.files, data.synthetic, data_label)
         del data
     if name is None:
@@ -101,7 +104,6 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     folder = store.sweep_folder(results, name)
     store.check_writable(folder)
     # ===== each run's state, and jobs for the pending ones =====
-    kind = runner.device_kind(device)  # once, here: every job trains on the kind its ids name
     cells = []
     for (ds, row), cfg in configs.items():
         for i in seed_indices:
@@ -112,15 +114,31 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
         pending = [c.seed_index for c in cells
                    if (c.dataset, c.row) == (ds, row) and c.status in PENDING]
         keep = {"auto": (0,) if row == "full" else (), "all": tuple(pending), "none": ()}[features]
-        for start in range(0, len(pending), seeds_per_job):
+        step = per_job[ds]
+        for start in range(0, len(pending), step):
             jobs.append(runner.Job(
                 dataset=ds, row=row, profile=profile, overrides=overrides,
-                seed_indices=tuple(pending[start:start + seeds_per_job]), data_root=str(root),
+                seed_indices=tuple(pending[start:start + step]), data_root=str(root),
                 folder=str(folder), fingerprint=fingerprints[ds], data=provenance[ds],
                 device=device, kind=kind, features=keep))
     references = {ds: (str(root), fingerprints[ds]) for ds in datasets
                   if provenance[ds]["kind"] == "synthetic"}
     return Plan(folder, cells, jobs, references)
+
+
+def default_seeds_per_job(kind: str, cfgs, shapes, device_bytes: int | None = None) -> int:
+    """Seeds per job when ``--seeds-per-job`` is not given: 5 on a CPU (the job's memory is the
+    node's, sized by bench.cluster); on a GPU as many as vsboost.memory's estimate fits in the
+    card's memory for the widest row (``device_bytes``: that of GPU 0 when None, a 12 GB card
+    when planned where no GPU is visible, e.g. a cluster's login node)."""
+    if kind == "cpu":
+        return memory.MOST_SEEDS
+    if device_bytes is None:
+        import torch
+
+        device_bytes = (torch.cuda.get_device_properties(0).total_memory
+                        if torch.cuda.is_available() else memory.SMALL_CARD_BYTES)
+    return min(memory.seeds_that_fit(cfg, shapes, device_bytes) for cfg in cfgs)
 
 
 def data_provenance(root: Path, dataset: str, files: dict[str, str], synthetic: bool,

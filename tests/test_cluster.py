@@ -130,3 +130,35 @@ def test_the_sbatch_error_line_is_kept_from_submitits_message():
                          "nosuch\nsbatch: error: Batch job submission failed: Invalid partition")
     assert cluster._sbatch_error(exc) == "sbatch: error: Batch job submission failed: Invalid " \
                                          "partition"
+
+
+def _paper_shapes(dataset):
+    from vsboost.memory import Shapes
+    from vsboost.synthetic import LAYOUT, SENT_DIM
+
+    lay = LAYOUT[dataset]
+    return Shapes(lay.trainval, lay.test_seen, lay.test_unseen, lay.n_unseen, 2048,
+                  SENT_DIM if dataset == "CUB" else lay.att_dim)
+
+
+@pytest.mark.parametrize("dataset", ["APY", "AWA2", "CUB", "FLO", "SUN"])
+def test_default_seeds_per_job_fit_a_12_gb_card_by_the_memory_estimate(dataset):
+    from vsboost import memory
+    from vsboost.config import ROWS, make_config
+
+    cfgs = [make_config(dataset, row, "paper", {}) for row in ROWS]
+    shapes = _paper_shapes(dataset)
+    card = 12 * 10**9
+    n = sweep.default_seeds_per_job("cuda", cfgs, shapes, card)
+    widest = max(memory.per_seed_bytes(c, shapes) for c in cfgs)
+    assert 1 <= n and memory.shared_bytes(shapes) + n * widest <= memory.USABLE * card
+    assert sweep.default_seeds_per_job("cuda", cfgs, shapes, 80 * 2**30) == 5  # an 80 GB card
+    assert sweep.default_seeds_per_job("cpu", cfgs, shapes) == 5
+
+
+def test_the_estimate_sizes_awa2_below_five_seeds_on_a_12_gb_card():
+    # ~9-10 GB at 5 seeds (the training state and the evaluation's copies): 5 would not fit.
+    from vsboost.config import ROWS, make_config
+
+    cfgs = [make_config("AWA2", row, "paper", {}) for row in ROWS]
+    assert sweep.default_seeds_per_job("cuda", cfgs, _paper_shapes("AWA2"), 12 * 10**9) < 5
