@@ -238,6 +238,11 @@ def _plan(datasets, rows, seed_indices, *, seeds_per_job: int, **kw):
         data_label=kw["data_label"])
     click.echo(f"{plan.folder}: profile {kw['profile']}, {len(plan.jobs)} jobs to run")
     click.echo(sweeps.summary(plan.cells))
+    if kw["profile"] == "paper" and plan.jobs:  # hours of work: say how many before they start
+        from bench.perf import forecast
+
+        for line in forecast.lines(plan.jobs, plan.jobs[0].kind, settings.reports()):
+            click.echo(line)
     return plan
 
 
