@@ -1,5 +1,5 @@
 """nox sessions: `nox -s tests` (the README's test command), `lint`, `demo`, `regress`, `noise`,
-`sensitivity`, `reproduce`, `perf`.
+`sensitivity`, `reproduce`, `rehearse`, `perf`.
 
 Every session installs torch first, then the package, and stops if the torch it ended with is
 not the build it chose. `tests`, `demo`, `regress`, `noise` and `sensitivity` take the CPU build
@@ -154,6 +154,16 @@ def reproduce(session: nox.Session) -> None:
                 "--seeds", "5", "--name", "paper", *session.posargs)
     session.run("bench", "report", "--name", "paper", "--out", "reports/paper")  # tables + figures
     session.run("bench", "check", "--name", "paper")
+
+
+@nox.session
+def rehearse(session: nox.Session) -> None:
+    """The real path rehearsed on stand-in files (`bench rehearse`): archives with the real
+    layout served over local HTTPS, fetch, verify, a short paper-profile sweep of every dataset
+    and row, report, check, claims, all labelled REHEARSAL, into rehearsal/. `-- --scale 0.05`
+    is the CI-sized variant."""
+    install(session, accelerated=True)
+    session.run("bench", "rehearse", *session.posargs)
 
 
 @nox.session

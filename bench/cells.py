@@ -33,8 +33,23 @@ class ReportError(UserError):
     """Records that cannot make an honest report; the message is one line meant for a person."""
 
 
+# The data kinds judged against the paper: its real files, and a rehearsal of the real path on
+# stand-in files (bench rehearse), which every report and verdict labels REHEARSAL.
+PAPER_KINDS = ("real", "rehearsal")
+REHEARSAL_NOTE = ("**REHEARSAL**: stand-in files with the real archives' layout, served locally "
+                  "by `bench rehearse`; NOT the paper's data and NOT a reproduction: every "
+                  "number here only shows that the real path runs end to end.")
+
+
+def kind_title(data: str) -> str:
+    """How a report's title names its data kind."""
+    return {"real": "real data", "synthetic": "SYNTHETIC data",
+            "rehearsal": "REHEARSAL (stand-in data)"}.get(data, "CUSTOM data")
+
+
 def data_kind(record: dict) -> str:
-    """``real``, ``synthetic`` or ``custom:<label>`` (the user's own data under that label).
+    """``real``, ``synthetic``, ``rehearsal`` or ``custom:<label>`` (the user's own data under
+    that label).
     Records made before data verification have no ``data`` block: their ``synthetic`` flag says."""
     data = record.get("data") or {}
     found = data.get("kind") or ("synthetic" if record["synthetic"] else "real")

@@ -135,7 +135,7 @@ def paper_refusal(records: list[dict], allow_deviations: bool = False) -> str | 
         return (f"refusing to compare {len(records)} SYNTHETIC runs with the paper: its numbers "
                 "are for the real xlsa17 data; fix: run on real data (`bench data fetch`), or "
                 "compare with earlier synthetic runs via `bench check --baseline DIR`")
-    if data != "real":
+    if data not in cells.PAPER_KINDS:
         return (f"refusing to compare {len(records)} runs on CUSTOM data "
                 f"'{data.removeprefix('custom:')}' with the paper: they are not the paper's "
                 "files; fix: compare them with --baseline DIR of the same data")
@@ -409,6 +409,8 @@ def run(results_dir: str | Path, *, tolerance: float = 1.0,
         rule = f"tolerance {TOLERANCE_RULE}" + ("; a rise beyond it fails too (--two-sided)"
                                                 if two_sided else "")
     bad = failing(comps)
+    if records and cells.kind(records) == "rehearsal":
+        against += " — REHEARSAL: stand-in data, not the paper's; the verdict is a rehearsal's"
     lines = [f"Comparing {Path(results_dir).name} with {against}; {rule}; "
              "ours = mean ± std (ddof 1) (n), Δ and tolerance in points.", "",
              format_comparisons(comps), "", *notes, *([""] if notes else [])]

@@ -64,12 +64,14 @@ LAZY = {
                "and these runs; exit 1 when one is contradicted."),
     "perf": ("bench.perf:perf", "Throughput against the device's own peak, projected training "
              "times, memory."),
+    "rehearse": ("bench.rehearsal:rehearse", "Rehearse the real path on stand-in files served "
+                 "over local HTTPS: fetch to claims, labelled REHEARSAL."),
 }
 SECTIONS = {
     "Training": ("run", "sweep"),
     "Paper tables (train what is missing, then write the report)": ("table2", "table3", "table4"),
     "Reports and checks (from results/ alone)": ("report", "tsne", "check", "claims"),
-    "Data": ("data",),
+    "Data": ("data", "rehearse"),
     "Performance": ("perf",),
 }
 

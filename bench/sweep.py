@@ -96,7 +96,8 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
         fingerprints[ds] = data.fingerprint
         per_job[ds] = seeds_per_job or default_seeds_per_job(
             kind, [configs[ds, row] for row in rows], memory.Shapes.of(data))
-        provenance[ds] = data_provenance(root, ds, data.files, data.synthetic, data_label)
+        provenance[ds] = data_provenance(root, ds, data.files, data.synthetic, data_label,
+                                         asked_synthetic=synthetic)
         del data
     if name is None:
         kinds = sorted({p["kind"] for p in provenance.values()})
@@ -142,18 +143,30 @@ def default_seeds_per_job(kind: str, cfgs, shapes, device_bytes: int | None = No
 
 
 def data_provenance(root: Path, dataset: str, files: dict[str, str], synthetic: bool,
-                    label: str | None) -> dict:
-    """The ``data`` block of a run's record: its kind (``real``, ``synthetic`` or ``custom``),
-    the label of custom data, and each file read with its sha256 and status against the lock.
-    Real files that do not match their pin stop here, unless a label makes them custom data."""
+                    label: str | None, *, asked_synthetic: bool = False) -> dict:
+    """The ``data`` block of a run's record: its kind (``real``, ``synthetic``, ``custom`` or
+    ``rehearsal``), the label of custom data, and each file read with its sha256 and status
+    against the lock. Real files that do not match their pin stop here, unless a label makes
+    them custom data. Files verified against a lock marked ``"rehearsal": true`` (bench
+    rehearse's stand-ins, which carry the synthetic generator's marker) are of kind
+    ``rehearsal``: the real path, never the paper's data."""
     from bench import datasets
 
+    lock = datasets.read_lock()
+    if lock.get("rehearsal") is True and label is None and not asked_synthetic:
+        statuses = datasets.file_statuses(lock, dataset, files)
+        wrong = [rel for rel, f in statuses.items() if f["status"] != "verified"]
+        if wrong:
+            raise datasets.DatasetError(
+                f"{Path(root) / wrong[0]}: not the stand-in file the rehearsal lock pins "
+                f"({statuses[wrong[0]]['status']}); fix: rerun `bench rehearse`")
+        return {"kind": "rehearsal", "label": None, "files": statuses}
     if synthetic:  # generated here, so no pin: the hashes still say which files a run read
         return {"kind": "synthetic", "label": label,
                 "files": {f"{dataset}/{name}": {"sha256": digest, "pinned": None,
                                                 "status": "synthetic"}
                           for name, digest in sorted(files.items())}}
-    statuses = datasets.file_statuses(datasets.read_lock(), dataset, files)
+    statuses = datasets.file_statuses(lock, dataset, files)
     if label is not None:
         return {"kind": "custom", "label": label, "files": statuses}
     for rel, f in statuses.items():
