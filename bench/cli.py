@@ -64,8 +64,8 @@ LAZY = {
                "and these runs; exit 1 when one is contradicted."),
     "perf": ("bench.perf:perf", "Throughput against the device's own peak, projected training "
              "times, memory."),
-    "rehearse": ("bench.rehearsal:rehearse", "Rehearse the real path on stand-in files served "
-                 "over local HTTPS: fetch to claims, labelled REHEARSAL."),
+    "rehearse": ("bench.rehearsal:rehearse", "Rehearse the real path on stand-in data over "
+                 "local HTTPS, labelled REHEARSAL."),
 }
 SECTIONS = {
     "Training": ("run", "sweep"),

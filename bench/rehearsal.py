@@ -195,8 +195,11 @@ def stage(title: str, args: list[str], env: dict, ok=(0,)) -> int:
         help="An xlsa17 root whose real class embeddings, splits and class lists to use.")
 @debug_option
 def rehearse(scale: float, epochs: int, seeds: int, work: Path, real_meta: Path | None) -> None:
-    """Rehearse the real path on stand-in files: fetch over HTTPS, verify, reproduce, report,
-    check, claims; everything labelled REHEARSAL."""
+    """Rehearse the real path on stand-in data over local HTTPS, labelled REHEARSAL.
+
+    Stand-in archives in the real layout, a lock pinning them, a local HTTPS server, then fetch,
+    verify, a short paper-profile sweep of every dataset and row, report, check and claims, each
+    stage timed with its peak memory; every record and report says REHEARSAL."""
     real_meta = real_meta or (Path(os.environ[REAL_META_ENV])
                               if os.environ.get(REAL_META_ENV) else None)
     work = work.resolve()

@@ -152,8 +152,8 @@ def data_provenance(root: Path, dataset: str, files: dict[str, str], synthetic: 
     ``rehearsal``: the real path, never the paper's data."""
     from bench import datasets
 
-    lock = datasets.read_lock()
-    if lock.get("rehearsal") is True and label is None and not asked_synthetic:
+    lock = None if asked_synthetic else datasets.read_lock()  # --synthetic needs no lock
+    if lock is not None and lock.get("rehearsal") is True and label is None:
         statuses = datasets.file_statuses(lock, dataset, files)
         wrong = [rel for rel, f in statuses.items() if f["status"] != "verified"]
         if wrong:
@@ -166,7 +166,7 @@ def data_provenance(root: Path, dataset: str, files: dict[str, str], synthetic: 
                 "files": {f"{dataset}/{name}": {"sha256": digest, "pinned": None,
                                                 "status": "synthetic"}
                           for name, digest in sorted(files.items())}}
-    statuses = datasets.file_statuses(lock, dataset, files)
+    statuses = datasets.file_statuses(lock or datasets.read_lock(), dataset, files)
     if label is not None:
         return {"kind": "custom", "label": label, "files": statuses}
     for rel, f in statuses.items():
