@@ -1,14 +1,17 @@
 """nox sessions: `nox -s tests` (the README's test command), `lint`, `demo`, `regress`, `noise`,
-`sensitivity`, `reproduce`, `perf`, `fuzz`.
+`sensitivity`, `reproduce`, `rehearse`, `perf`, `fuzz`.
 
-Every session but `lint` (which installs ruff alone) installs torch first, the CPU build of the
-pinned version from PyTorch's CPU index (`torch==2.13.0 --index-url
-https://download.pytorch.org/whl/cpu`: Linux and Windows get `2.13.0+cpu`, macOS the plain wheel,
-which has no CUDA), stops if that torch is a CUDA build, then installs the package. Offline, pip's
-own `--find-links` (PIP_FIND_LINKS, pip.conf) still supplies a local `torch-2.13.0+cpu` wheel: the
-index then only costs pip's retries. GPU users: install the torch build that matches your CUDA
-driver yourself and run `bench` directly (e.g. `bench table4 --seeds 5`); these sessions would
-refuse it.
+Every session but `lint` (which installs ruff alone) installs torch first, then the package, and
+stops if the torch it ended with is not the build it chose. `tests`, `demo`, `regress`, `noise`
+and `sensitivity` take the CPU build of the pinned version from PyTorch's CPU index (`torch==2.13.0 --index-url
+https://download.pytorch.org/whl/cpu`: Linux and Windows get `2.13.0+cpu`, macOS the plain
+wheel, which has no CUDA): their numbers are the CPU's. `reproduce`, `rehearse` and `perf` use
+the machine's accelerator: with an NVIDIA driver (`nvidia-smi` on PATH) they install the CUDA
+build of the same version that the driver supports (`bench/accelerator.py`: `cu128` for a
+driver of CUDA >= 12.8, `cu126` for >= 12.6), else the CPU build, and print the torch and the
+device before any training. `nox --no-venv -s reproduce` runs in your own environment instead
+(installs nothing: your torch, your CUDA). Offline, pip's own `--find-links` (PIP_FIND_LINKS,
+pip.conf) still supplies a local wheel: the index then only costs pip's retries.
 """
 
 import shutil
@@ -20,33 +23,44 @@ import nox
 # The dataset and row names come from vsboost/config.py, which imports no third-party library:
 # readable here before the package is installed in any session.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import regression  # noqa: E402
+from bench import accelerator, regression  # noqa: E402
 from vsboost.config import DATASETS as _DATASETS  # noqa: E402
 from vsboost.config import ROWS as _ROWS  # noqa: E402
 
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint"]
 
-TORCH = "torch==2.13.0"  # choice: the version the suite is tested with (CPU wheel here)
+TORCH = accelerator.TORCH
 DATASETS = ",".join(_DATASETS)
 ROWS = ",".join(_ROWS)
 # The regression subset, its seeds and simulated machines: bench/regression.py.
 BASELINE, MACHINES = regression.BASELINE, regression.MACHINES
 
 
-TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # choice: PyTorch's CPU-only wheel index
-CPU_BUILD = ("import sys, torch; sys.exit(0 if torch.version.cuda is None else "
-             "f'torch {torch.__version__} is a CUDA build; expected the CPU build: remove .nox/ "
-             "and rerun')")
+CPU = accelerator.Build("cpu", "the CPU build: this session's numbers are the CPU's")
 
 
-def install(session: nox.Session) -> None:
-    # --index-url, not --extra-index-url: with PyPI also searched, Linux could get PyPI's CUDA
-    # build of the same version. A reused venv may hold an earlier CUDA torch that satisfies the
-    # pin, hence the check.
-    session.install(TORCH, "--index-url", TORCH_INDEX)
-    session.run("python", "-c", CPU_BUILD, silent=True)
+def torch_install(build: accelerator.Build) -> tuple[str, ...]:
+    """pip arguments of the torch of ``build``. --index-url, not --extra-index-url: with PyPI
+    also searched, Linux could get PyPI's CUDA build of the same version. A CUDA build is pinned
+    with its local label (+cu128): a reused venv's CPU torch would satisfy the bare version."""
+    pin = TORCH if build.kind == "cpu" else f"{TORCH}+{build.tag}"
+    return (pin, "--index-url", build.index_url)
+
+
+def install(session: nox.Session, accelerated: bool = False) -> None:
+    """torch (the CPU build, or with ``accelerated`` the build the machine's GPU takes), the
+    package, then a check that the torch it ended with is that build (a reused venv may hold
+    another), printing the torch and the device. Under ``nox --no-venv`` nothing is installed:
+    the user's own environment is used as it is."""
+    if session.venv_backend == "none":
+        session.run("python", "-m", "bench.accelerator")
+        return
+    build = accelerator.choose(accelerator.detect()) if accelerated else CPU
+    session.log(f"torch: {build.why}")
+    session.install(*torch_install(build))
     session.install("-e", ".[test]")
+    session.run("python", "-m", "bench.accelerator", "--expect", build.kind)
 
 
 @nox.session
@@ -143,8 +157,10 @@ def sensitivity(session: nox.Session) -> None:
 @nox.session
 def reproduce(session: nox.Session) -> None:
     """The paper's Tables 2-4 and Figure 4 on the real data: 5 seeds, paper profile, then
-    `bench check`. Needs a GPU to finish in reasonable time; stops at once if data is missing."""
-    install(session)
+    `bench check`. Trains on the machine's GPU where it has one (the CUDA torch its driver
+    takes; `nox --no-venv` for your own environment): on a CPU it takes weeks, and the sweep says
+    how long before it starts. Stops at once if data is missing."""
+    install(session, accelerated=True)
     # fetch skips files already present and verified; where a download cannot be had it stops at
     # once, naming the exact files missing and how to place them by hand. verify then shows the
     # state of every locked file before hours of training start.
@@ -157,7 +173,17 @@ def reproduce(session: nox.Session) -> None:
 
 
 @nox.session
+def rehearse(session: nox.Session) -> None:
+    """The real path rehearsed on stand-in files (`bench rehearse`): archives with the real
+    layout served over local HTTPS, fetch, verify, a short paper-profile sweep of every dataset
+    and row, report, check, claims, all labelled REHEARSAL, into rehearsal/. `-- --scale 0.05`
+    is the CI-sized variant."""
+    install(session, accelerated=True)
+    session.run("bench", "rehearse", *session.posargs)
+
+
+@nox.session
 def perf(session: nox.Session) -> None:
-    """Throughput and memory measurements (`bench perf`)."""
-    install(session)
+    """Throughput and memory measurements (`bench perf`) on the machine's accelerator."""
+    install(session, accelerated=True)
     session.run("bench", "perf", *session.posargs)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bench.schema import device_of
 from vsboost.errors import UserError
 
 PROTOCOLS = {
@@ -32,8 +33,23 @@ class ReportError(UserError):
     """Records that cannot make an honest report; the message is one line meant for a person."""
 
 
+# The data kinds judged against the paper: its real files, and a rehearsal of the real path on
+# stand-in files (bench rehearse), which every report and verdict labels REHEARSAL.
+PAPER_KINDS = ("real", "rehearsal")
+REHEARSAL_NOTE = ("**REHEARSAL**: stand-in files with the real archives' layout, served locally "
+                  "by `bench rehearse`; NOT the paper's data and NOT a reproduction: every "
+                  "number here only shows that the real path runs end to end.")
+
+
+def kind_title(data: str) -> str:
+    """How a report's title names its data kind."""
+    return {"real": "real data", "synthetic": "SYNTHETIC data",
+            "rehearsal": "REHEARSAL (stand-in data)"}.get(data, "CUSTOM data")
+
+
 def data_kind(record: dict) -> str:
-    """``real``, ``synthetic`` or ``custom:<label>`` (the user's own data under that label).
+    """``real``, ``synthetic``, ``rehearsal`` or ``custom:<label>`` (the user's own data under
+    that label).
     Records made before data verification have no ``data`` block: their ``synthetic`` flag says."""
     data = record.get("data") or {}
     found = data.get("kind") or ("synthetic" if record["synthetic"] else "real")
@@ -174,10 +190,11 @@ def data_version_notes(records: list[dict], dataset: str) -> list[str]:
 
 
 def variant(record: dict) -> str:
-    """What makes two runs of one (dataset, row) the same variant: the config hash (the settings)
-    and the code that computed them (``provenance.code``; ``unrecorded`` for older records)."""
+    """What makes two runs of one (dataset, row) the same variant: the config hash (the settings),
+    the code that computed them (``provenance.code``; ``unrecorded`` for older records) and the
+    device kind (CPU and CUDA draw other numbers from one seed)."""
     code = (record.get("provenance") or {}).get("code") or "unrecorded"
-    return f"config {record['key']['config_hash']} code {code[:12]}"
+    return f"config {record['key']['config_hash']} code {code[:12]} on {device_of(record)}"
 
 
 def variants(records: list[dict], dataset: str, row: str) -> dict[str, list[dict]]:
@@ -210,8 +227,9 @@ def select(records: list[dict], dataset: str, row: str, expected: int) -> list[d
         named = "; ".join(variant_text(k, v) for k, v in sorted(groups.items()))
         raise ReportError(
             f"{dataset} {row}: this folder holds {len(groups)} variants: {named}; a cell shows "
-            "one: expected one config and one code per (dataset, row); fix: rerun `bench "
-            "sweep` with the same settings and seeds (it retrains runs of other code), keep "
+            "one: expected one config, one code and one device kind per (dataset, row); fix: "
+            "rerun `bench sweep` with the same settings and seeds (it retrains runs of other "
+            "code), keep "
             "other settings under another --name, or compare them with `bench compare`")
     kept = [r for members in groups.values() for r in members
             if r["key"]["seed_index"] < expected]

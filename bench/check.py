@@ -32,6 +32,7 @@ from tabulate import tabulate
 
 from bench import cells, paper, store
 from bench.cells import Cell, expected_seeds
+from bench.schema import device_of
 from vsboost.config import DATASETS, ROWS
 from vsboost.errors import UserError
 
@@ -130,7 +131,7 @@ def paper_refusal(records: list[dict], allow_deviations: bool = False) -> str | 
         return (f"refusing to compare {len(records)} SYNTHETIC runs with the paper: its numbers "
                 "are for the real xlsa17 data; fix: run on real data (`bench data fetch`), or "
                 "compare with earlier synthetic runs via `bench check --baseline DIR`")
-    if data != "real":
+    if data not in cells.PAPER_KINDS:
         return (f"refusing to compare {len(records)} runs on CUSTOM data "
                 f"'{data.removeprefix('custom:')}' with the paper: they are not the paper's "
                 "files; fix: compare them with --baseline DIR of the same data")
@@ -240,8 +241,8 @@ def compare_baseline(records: list[dict], baseline: list[dict], tolerance: float
                             *((m, "a machine-noise rerun has") for m in machines or [])):
             if (ds, row) in _pairs(other) and _setting(other, ds, row, n_base) != base:
                 ours = _setting(other, ds, row, n_base)
-                i = 1 if ours[1] != base[1] else 0
-                field = "data fingerprint" if i else "config hash"
+                i = next(k for k in (1, 0, 2) if ours[k] != base[k])
+                field = ("config hash", "data fingerprint", "device kind")[i]
                 raise CheckRefused(
                     f"{ds} {row}: the baseline has {field} {base[i][:12]} but {what} "
                     f"{ours[i][:12]}: a baseline must be trained on the same data with the same "
@@ -323,11 +324,12 @@ def _has_loss(records: list[dict], dataset: str, row: str, loss: str) -> bool:
                and r["status"] == "done")
 
 
-def _setting(records: list[dict], dataset: str, row: str, expected: int) -> tuple[str, str]:
-    """(config hash, data fingerprint) of the runs a cell averages."""
+def _setting(records: list[dict], dataset: str, row: str,
+             expected: int) -> tuple[str, str, str]:
+    """(config hash, data fingerprint, device kind) of the runs a cell averages."""
     kept = cells.select(records, dataset, row, expected)
     key = kept[0]["key"]
-    return key["config_hash"], key["data_fingerprint"]
+    return key["config_hash"], key["data_fingerprint"], device_of(kept[0])
 
 
 def _pairs(records: list[dict]) -> set[tuple[str, str]]:
@@ -394,6 +396,8 @@ def run(results_dir: str | Path, *, tolerance: float = 1.0,
                    "; a changed cell is reported, not failed (--exact fails on it); whether a "
                    "change is worse is `bench compare`'s question"))
     bad = failing(comps)
+    if records and cells.kind(records) == "rehearsal":
+        against += " — REHEARSAL: stand-in data, not the paper's; the verdict is a rehearsal's"
     lines = [f"Comparing {Path(results_dir).name} with {against}; {rule}; "
              "ours = mean ± std (ddof 1) (n); Δ and tolerance in points for accuracies, and for "
              "the training losses (loss_d, loss_metric, relation_same) in their own units ×100, "

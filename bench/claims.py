@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from tabulate import tabulate
 
 from bench import paper, published, stats
-from bench.cells import PROTOCOLS, cell, expected_seeds, kind
+from bench.cells import (
+    PAPER_KINDS,
+    PROTOCOLS,
+    REHEARSAL_NOTE,
+    cell,
+    expected_seeds,
+    kind,
+    kind_title,
+)
 from vsboost.config import DATASETS
 
 EPS = 1e-9
@@ -311,7 +319,7 @@ class Row:
 
 
 def evaluate(records: list[dict], expected: int | None = None) -> list[Row]:
-    real = kind(records) == "real"
+    real = kind(records) in PAPER_KINDS
     expected = expected or expected_seeds(records)
     return [Row(c, a, against_tables(a), {p: judge(a, records, p, expected, real)
                                           for p in PROTOCOLS})
@@ -332,8 +340,9 @@ def render(records: list[dict], name: str, expected: int | None = None,
     """claims.md: the summary, then one table per claim; ``rows``: :func:`evaluate`'s, if made."""
     data = kind(records)
     rows = evaluate(records, expected) if rows is None else rows
-    title = {"real": "real data", "synthetic": "SYNTHETIC data"}.get(data, "CUSTOM data")
+    title = kind_title(data)
     out = [f"# The paper's claims, each with a verdict — {title}", "",
+           *([REHEARSAL_NOTE, ""] if data == "rehearsal" else []),
            f"Runs: {len(records)} records in {name}/. Every quantitative claim of §4.1-§4.3 (and "
            "one the tables make), judged (1) against the paper's own Tables 2-4 as printed, with "
            "the arithmetic, and (2) against this reproduction under each selection protocol.", "",
@@ -347,7 +356,7 @@ def render(records: list[dict], name: str, expected: int | None = None,
            "interval), **inconclusive** (the interval allows both), **contradicted** (the "
            "interval excludes what is claimed), **runs missing**. A 0.1 difference against the "
            "tables is within the rounding of two one-decimal numbers but still flagged.", ""]
-    if data != "real":
+    if data not in PAPER_KINDS:
         out += [f"**{title.split()[0]}**: only the direction of the ablation gains (§4.3) is "
                 "judged on this data; the size of a gain and every comparison with other methods "
                 "say **needs real data**.", ""]
@@ -374,7 +383,7 @@ def render(records: list[dict], name: str, expected: int | None = None,
             line = [r.assertion.label(), r.arithmetic.text, r.arithmetic.verdict]
             for p in PROTOCOLS:
                 verdict = _bold(r.judgements[p].verdict)
-                if data != "real" and isinstance(r.assertion, Gain):
+                if data not in PAPER_KINDS and isinstance(r.assertion, Gain):
                     verdict += f" (direction only judged: {title.split()[0]})"
                 line += [r.judgements[p].evidence, verdict]
             lines.append(line)

@@ -66,13 +66,15 @@ LAZY = {
                "and these runs; exit 1 when one is contradicted."),
     "perf": ("bench.perf:perf", "Throughput against the device's own peak, projected training "
              "times, memory."),
+    "rehearse": ("bench.rehearsal:rehearse", "Rehearse the real path on stand-in data over "
+                 "local HTTPS, labelled REHEARSAL."),
 }
 SECTIONS = {
     "Training": ("run", "sweep"),
     "Paper tables (train what is missing, then write the report)": ("table2", "table3", "table4"),
     "Reports and checks (from results/ alone)": ("report", "tsne", "check", "compare",
                                                  "claims"),
-    "Data": ("data",),
+    "Data": ("data", "rehearse"),
     "Performance": ("perf",),
 }
 
@@ -241,6 +243,11 @@ def _plan(datasets, rows, seed_indices, *, seeds_per_job: int, **kw):
         data_label=kw["data_label"])
     click.echo(f"{plan.folder}: profile {kw['profile']}, {len(plan.jobs)} jobs to run")
     click.echo(sweeps.summary(plan.cells))
+    if kw["profile"] == "paper" and plan.jobs:  # hours of work: say how many before they start
+        from bench.perf import forecast
+
+        for line in forecast.lines(plan.jobs, plan.jobs[0].kind, settings.reports()):
+            click.echo(line)
     return plan
 
 

@@ -151,7 +151,9 @@ def launch_options(f):
                show_default="one per GPU with --device cuda, else 1",
                help="local launcher: jobs trained in parallel processes (1 = in this process); "
                     "with GPUs, each worker on its own GPU, round-robin."),
-        option("--seeds-per-job", type=click.IntRange(min=1), default=5, section="Launch",
+        option("--seeds-per-job", type=click.IntRange(min=1), default=None, section="Launch",
+               show_default="5 on a CPU; on a GPU as many (at most 5) as an estimate from the "
+                            "shapes fits in 75% of its memory (vsboost/memory.py)",
                help="Seeds of one (dataset, row) trained together in one batched pass."),
         option("--cluster", type=click.Choice(["auto", "slurm", "local", "debug"]),
                default="auto", section="Launch",

@@ -161,4 +161,5 @@ def _check_npz_sizes(path: Path) -> None:
 
 def _data_note(data_kind: str) -> str:
     """What a figure title says about its data: nothing for the paper's real data."""
-    return {"real": "", "synthetic": " — SYNTHETIC data"}.get(data_kind, " — CUSTOM data")
+    return {"real": "", "synthetic": " — SYNTHETIC data",
+            "rehearsal": " — REHEARSAL (stand-in data)"}.get(data_kind, " — CUSTOM data")

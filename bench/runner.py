@@ -66,6 +66,9 @@ class Job:
     fingerprint: str  # of the data the plan was made with: part of every member's run id
     data: dict  # kind, label and verified files: bench.sweep.data_provenance
     device: str | None = None  # None: CUDA when available
+    # "cpu" or "cuda", resolved when the sweep was planned: part of the run ids; a job whose
+    # device is None trains on this kind (not on whatever the node it lands on has).
+    kind: str | None = None
     features: tuple[int, ...] = ()  # seed indices whose t-SNE sample is saved
     progress: bool = True  # an epoch progress bar (off in worker processes)
     threads: int | None = None  # torch intra-op threads; set when jobs share the CPU cores
@@ -94,6 +97,8 @@ def run_job(job: Job) -> dict[int, str]:
         torch.set_num_threads(job.threads)
     if _worker_device is not None and job.device in (None, "cuda"):
         job = replace(job, device=_worker_device)
+    if job.device is None and job.kind is not None:
+        job = replace(job, device=job.kind)
     folder = Path(job.folder)
     cfg = config.make_config(job.dataset, job.row, job.profile, dict(job.overrides))
     rids = run_ids(job)
@@ -111,7 +116,7 @@ def run_job(job: Job) -> dict[int, str]:
                          f"host={socket.gethostname()} job seeds={members}")
     ckpt = folder / store.CKPT_DIR / (
         f"{job.dataset}-{job.row}-{cfg.hash()}-{job.fingerprint[:8]}-"
-        f"s{'_'.join(map(str, members))}.pt")
+        f"s{'_'.join(map(str, members))}{'' if _kind(job) == 'cpu' else '-' + _kind(job)}.pt")
     real_folder(ckpt.parent)
     seeds = [config.seed_for(job.dataset, i) for i in members]
     t0 = time.perf_counter()
@@ -206,7 +211,7 @@ def run_ids(job: Job) -> dict[int, str]:
     from vsboost import config
 
     chash = config.make_config(job.dataset, job.row, job.profile, dict(job.overrides)).hash()
-    return {i: store.run_id(job.dataset, job.row, i, chash, job.fingerprint)
+    return {i: store.run_id(job.dataset, job.row, i, chash, job.fingerprint, _kind(job))
             for i in job.seed_indices}
 
 
@@ -229,7 +234,8 @@ def record_stopped(job: Job, status: str, why: str, *, wait_s: float = 60) -> No
                 real_folder(folder / rid)
                 store.append_log(folder / rid, f"{_now()} {status}: {why}")
                 store.write_record(folder / rid, _run_record(
-                    job, cfg, i, rid, status, error=why, wall=0.0, started=_now(), members=[i]))
+                    job, cfg, i, rid, status, error=why, wall=0.0, started=_now(), members=[i],
+                    probe=False))
         finally:
             lock.release()
     store.write_runs_csv(folder)
@@ -255,11 +261,13 @@ def _claim(folder: Path, rids: dict[int, str], code: str) -> dict:
 
 
 def _run_record(job: Job, cfg, seed_index: int, rid: str, status: str, *, result=None,
-                error: str | None = None, wall: float, started: str, members: list[int]) -> dict:
+                error: str | None = None, wall: float, started: str, members: list[int],
+                probe: bool = True) -> dict:
     from vsboost.config import seed_for
 
-    provenance = {**_environment(job.device), "wall_s": result.wall_s if result else wall,
-                  "job_wall_s": wall, "job_seed_indices": members, "started": started,
+    provenance = {**_environment(job.device, probe=probe),
+                  "wall_s": result.wall_s if result else wall, "job_wall_s": wall,
+                  "job_seed_indices": members, "started": started,
                   "finished": _now(), "data_root": str(job.data_root),
                   "precision": result.precision if result else None,
                   "code": fingerprint.code()}
@@ -268,7 +276,8 @@ def _run_record(job: Job, cfg, seed_index: int, rid: str, status: str, *, result
         "run_id": rid,
         "key": {"dataset": job.dataset, "row": job.row, "seed_index": seed_index,
                 "seed": seed_for(job.dataset, seed_index), "config_hash": cfg.hash(),
-                "data_fingerprint": job.fingerprint},
+                "data_fingerprint": job.fingerprint,
+                **({} if _kind(job) == "cpu" else {"device": _kind(job)})},
         "status": status,
         "synthetic": job.data["kind"] == "synthetic",
         "data": job.data,
@@ -328,24 +337,45 @@ def _git() -> tuple[str | None, list[str] | None]:
     return commit.strip(), sorted(line[3:] for line in status.splitlines() if line.strip())
 
 
-def _environment(device: str | None) -> dict:
+def _environment(device: str | None, *, probe: bool = True) -> dict:
+    """Where a run trained, for its record. ``probe`` False: this process is not the one that
+    trained (the submitting login node records a job the cluster stopped), so the record says
+    what the job asked for and touches no GPU: a login node's torch may have no CUDA at all."""
     import torch
 
-    from vsboost.train import resolve_device
-
-    dev = resolve_device(device)
     commit, changes = _git()
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.machine()
+    if probe:
+        from vsboost.train import resolve_device
+
+        dev = resolve_device(device)
+        cuda = dev.type == "cuda"
+        name = torch.cuda.get_device_name(dev) if cuda else platform.machine()
+        kind, index, version = dev.type, dev.index, torch.version.cuda if cuda else None
+    else:
+        kind, index, version, name = device_kind(device), None, None, None
     return {
         "git_commit": commit, "git_dirty": None if changes is None else bool(changes),
         "git_changes": changes,
         "python": platform.python_version(), "torch": torch.__version__,
-        "cuda": torch.version.cuda if dev.type == "cuda" else None,
-        "device": dev.type,
-        "device_index": dev.index,  # which GPU of the node (the local launcher's worker's)
+        "cuda": version,
+        "device": kind,
+        "device_index": index,  # which GPU of the node (the local launcher's worker's)
         "device_name": name,
         "host": socket.gethostname(),
     }
+
+
+def _kind(job: Job) -> str:
+    return job.kind or device_kind(job.device)
+
+
+def device_kind(device: str | None) -> str:
+    """"cpu" or "cuda": the kind of device a job trains on, part of its runs' identity (CUDA
+    draws and arithmetic differ from the CPU's). None ("auto") asks torch here, which never
+    touches a GPU and works on a login node without CUDA."""
+    from vsboost.train import resolve_device
+
+    return resolve_device(device).type
 
 
 def one_line(exc: BaseException) -> str:

@@ -19,6 +19,8 @@ FINISHED = ("done", "diverged")
 UNFINISHED = ("failed", "cancelled", "timeout")  # records of runs the next sweep retries
 RECORD_STATUSES = (*FINISHED, *UNFINISHED)  # what a record can say
 KEY_FIELDS = ("dataset", "row", "seed_index", "seed", "config_hash", "data_fingerprint")
+# The key's optional "device": the kind of a run not trained on the CPU (absent for the CPU).
+DEVICE_KINDS = ("cuda",)
 # choice: a sweep has a handful of seeds; a bound keeps one crafted record from making a report
 # allocate a table of 10**9 seeds.
 MAX_SEED_INDEX = 999
@@ -58,7 +60,7 @@ def problem(record: Any, folder_name: str | None = None) -> Problem:
         return f"key.{field}", *wrong
     rid = record.get("run_id")
     made = run_id(key["dataset"], key["row"], key["seed_index"], key["config_hash"],
-                  key["data_fingerprint"])
+                  key["data_fingerprint"], key.get("device", "cpu"))
     if rid != made:
         return "run_id", f"{made!r} (the id its key makes)", rid
     if folder_name is not None and folder_name != rid:
@@ -152,6 +154,9 @@ def _leaves(record: dict) -> Problem:
             isinstance(v, (str, type(None))) for v in precision.values())):
         return "provenance.precision", "null or an object of strings", precision
     return None
+def device_of(record: dict) -> str:
+    """The device kind a run's key says it trained on ("cpu" when the key names none)."""
+    return record["key"].get("device", "cpu")
 
 
 def _key_problems(key: dict):
@@ -170,6 +175,8 @@ def _key_problems(key: dict):
     for field in ("config_hash", "data_fingerprint"):
         if not isinstance(key[field], str) or not PLAIN.fullmatch(key[field]):
             yield field, ("up to 64 letters, digits, '_' or '.'", key[field])
+    if "device" in key and key["device"] not in DEVICE_KINDS:
+        yield "device", (f"absent (CPU) or one of {', '.join(DEVICE_KINDS)}", key["device"])
 
 
 def _count(value: Any, low: int = 0, high: int = 10**9) -> bool:

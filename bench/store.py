@@ -80,9 +80,14 @@ class RecordError(BenchError):
     """A record.json that is not a record of this suite; the message names the file and field."""
 
 
-def run_id(dataset: str, row: str, seed_index: int, config_hash: str, data_fingerprint: str) -> str:
-    # Only what changes the result (docs/harness.md: no paths, hosts or times in the key).
-    return f"{dataset}-{row}-s{seed_index}-{config_hash}-{data_fingerprint[:8]}"
+def run_id(dataset: str, row: str, seed_index: int, config_hash: str, data_fingerprint: str,
+           device: str = "cpu") -> str:
+    # Only what changes the result (docs/harness.md: no paths, hosts or times in the key). The
+    # device kind does (CUDA draws and arithmetic differ): named only when not the CPU, so the
+    # ids of every CPU run made before it was part of the key stay valid.
+    tail = "" if device == "cpu" else f"-{device}"
+    return f"{dataset}-{row}-s{seed_index}-{config_hash}-{data_fingerprint[:8]}{tail}"
+
 
 
 def sweep_folder(results: Path, name: str) -> Path:

@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bench import runner, schema, store
-from vsboost import settings
+from vsboost import memory, settings
 
 PENDING = ("not launched", "incomplete", store.OTHER_CODE, *store.UNFINISHED)
 FEATURES = ("auto", "all", "none")
@@ -52,7 +52,7 @@ class Plan:
 def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequence[int], *,
               results: Path, name: str | None = None, profile: str = "paper",
               overrides: Sequence[tuple[str, str]] = (), data_root: Path | None = None,
-              synthetic: bool = False, seeds_per_job: int = 5, device: str | None = None,
+              synthetic: bool = False, seeds_per_job: int | None = 5, device: str | None = None,
               features: str = "auto", data_label: str | None = None) -> Plan:
     """Validate the whole grid and read each run's state; writes nothing to ``results``.
 
@@ -73,7 +73,7 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
         bad = min(seed_indices) if min(seed_indices) < 0 else max(seed_indices)
         raise store.BenchError(f"seed index {bad}: expected 0..{schema.MAX_SEED_INDEX} (what a "
                                "record may hold); fix: --seeds or --seed-index within that range")
-    if seeds_per_job < 1:
+    if seeds_per_job is not None and seeds_per_job < 1:
         raise store.BenchError(f"--seeds-per-job {seeds_per_job}: expected >= 1")
     if features not in FEATURES:
         raise store.BenchError(f"--features {features!r}: expected one of {', '.join(FEATURES)}")
@@ -88,7 +88,8 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
         root = runner.synthetic_root(data_root, datasets)
     else:
         root = settings.data_root(data_root)
-    fingerprints, provenance = {}, {}
+    kind = runner.device_kind(device)  # once, here: every job trains on the kind its ids name
+    fingerprints, provenance, per_job = {}, {}, {}
     # Real data's pins are checked before a file is parsed; custom data (a label) may differ.
     lock_pins = {} if synthetic or data_label else data_lock.pinned(data_lock.read_lock())
     for ds in tqdm(datasets, desc="reading data", unit="dataset", leave=False,
@@ -103,7 +104,10 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
             cfg = configs[ds, row]
             check_episodes(data.train_y, cfg.n_way, cfg.k_shot, cfg.sample_with_replacement)
         fingerprints[ds] = data.fingerprint
-        provenance[ds] = data_provenance(root, ds, data.files, data.synthetic, data_label)
+        per_job[ds] = seeds_per_job or default_seeds_per_job(
+            kind, [configs[ds, row] for row in rows], memory.Shapes.of(data))
+        provenance[ds] = data_provenance(root, ds, data.files, data.synthetic, data_label,
+                                         asked_synthetic=synthetic)
         del data
     if name is None:
         kinds = sorted({p["kind"] for p in provenance.values()})
@@ -114,37 +118,65 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     cells = []
     for (ds, row), cfg in configs.items():
         for i in seed_indices:
-            rid = store.run_id(ds, row, i, cfg.hash(), fingerprints[ds])
+            rid = store.run_id(ds, row, i, cfg.hash(), fingerprints[ds], kind)
             cells.append(RunState(ds, row, i, rid, _status(folder, rid)))
     jobs = []
     for ds, row in configs:
         pending = [c.seed_index for c in cells
                    if (c.dataset, c.row) == (ds, row) and c.status in PENDING]
         keep = {"auto": (0,) if row == "full" else (), "all": tuple(pending), "none": ()}[features]
-        for start in range(0, len(pending), seeds_per_job):
+        step = per_job[ds]
+        for start in range(0, len(pending), step):
             jobs.append(runner.Job(
                 dataset=ds, row=row, profile=profile, overrides=overrides,
-                seed_indices=tuple(pending[start:start + seeds_per_job]), data_root=str(root),
+                seed_indices=tuple(pending[start:start + step]), data_root=str(root),
                 folder=str(folder), fingerprint=fingerprints[ds], data=provenance[ds],
-                device=device, features=keep))
+                device=device, kind=kind, features=keep))
     references = {ds: (str(root), fingerprints[ds]) for ds in datasets
                   if provenance[ds]["kind"] == "synthetic"}
     return Plan(folder, cells, jobs, references)
 
 
+def default_seeds_per_job(kind: str, cfgs, shapes, device_bytes: int | None = None) -> int:
+    """Seeds per job when ``--seeds-per-job`` is not given: 5 on a CPU (the job's memory is the
+    node's, sized by bench.cluster); on a GPU as many as vsboost.memory's estimate fits in the
+    card's memory for the widest row (``device_bytes``: that of GPU 0 when None, a 12 GB card
+    when planned where no GPU is visible, e.g. a cluster's login node)."""
+    if kind == "cpu":
+        return memory.MOST_SEEDS
+    if device_bytes is None:
+        import torch
+
+        device_bytes = (torch.cuda.get_device_properties(0).total_memory
+                        if torch.cuda.is_available() else memory.SMALL_CARD_BYTES)
+    return min(memory.seeds_that_fit(cfg, shapes, device_bytes) for cfg in cfgs)
+
+
 def data_provenance(root: Path, dataset: str, files: dict[str, str], synthetic: bool,
-                    label: str | None) -> dict:
-    """The ``data`` block of a run's record: its kind (``real``, ``synthetic`` or ``custom``),
-    the label of custom data, and each file read with its sha256 and status against the lock.
-    Real files that do not match their pin stop here, unless a label makes them custom data."""
+                    label: str | None, *, asked_synthetic: bool = False) -> dict:
+    """The ``data`` block of a run's record: its kind (``real``, ``synthetic``, ``custom`` or
+    ``rehearsal``), the label of custom data, and each file read with its sha256 and status
+    against the lock. Real files that do not match their pin stop here, unless a label makes
+    them custom data. Files verified against a lock marked ``"rehearsal": true`` (bench
+    rehearse's stand-ins, which carry the synthetic generator's marker) are of kind
+    ``rehearsal``: the real path, never the paper's data."""
     from bench import datasets
 
+    lock = None if asked_synthetic else datasets.read_lock()  # --synthetic needs no lock
+    if lock is not None and lock.get("rehearsal") is True and label is None:
+        statuses = datasets.file_statuses(lock, dataset, files)
+        wrong = [rel for rel, f in statuses.items() if f["status"] != "verified"]
+        if wrong:
+            raise datasets.DatasetError(
+                f"{Path(root) / wrong[0]}: not the stand-in file the rehearsal lock pins "
+                f"({statuses[wrong[0]]['status']}); fix: rerun `bench rehearse`")
+        return {"kind": "rehearsal", "label": None, "files": statuses}
     if synthetic:  # generated here, so no pin: the hashes still say which files a run read
         return {"kind": "synthetic", "label": label,
                 "files": {f"{dataset}/{name}": {"sha256": digest, "pinned": None,
                                                 "status": "synthetic"}
                           for name, digest in sorted(files.items())}}
-    statuses = datasets.file_statuses(datasets.read_lock(), dataset, files)
+    statuses = datasets.file_statuses(lock or datasets.read_lock(), dataset, files)
     if label is not None:
         return {"kind": "custom", "label": label, "files": statuses}
     for rel, f in statuses.items():

@@ -17,7 +17,9 @@ from tabulate import tabulate
 from bench import paper, published, stats
 from bench.cells import (
     GZSL,
+    PAPER_KINDS,
     PROTOCOLS,
+    REHEARSAL_NOTE,
     Cell,
     cell,
     data_version,
@@ -25,6 +27,7 @@ from bench.cells import (
     deviation_text,
     expected_seeds,
     kind,
+    kind_title,
     present,
     select,
 )
@@ -56,7 +59,7 @@ def _gzsl_frame(records: list[dict], pairs: list[tuple[str, str]], table: int, p
                 expected: int) -> pd.DataFrame:
     # Only real data gets a paper column: on synthetic or custom data a Δ against the paper would
     # invite a comparison that means nothing (the title says which data it is instead).
-    with_paper = kind(records) == "real"
+    with_paper = kind(records) in PAPER_KINDS
     rows = []
     for ds, row in pairs:
         line = {"dataset": ds, "row": row}
@@ -84,7 +87,8 @@ def table3(records: list[dict], protocol: str, expected: int | None = None) -> p
     for ds in present(records, "dataset", DATASETS):
         c = cell(records, ds, "full", "acc", protocol, expected)
         ref = paper.value(3, ds, "acc")
-        rows.append({"dataset": ds, "CZSL top-1": c.text()} | ({} if kind(records) != "real" else {
+        judged = kind(records) in PAPER_KINDS
+        rows.append({"dataset": ds, "CZSL top-1": c.text()} | ({} if not judged else {
             "paper": _paper_text(ref), "Δ": _delta(c, ref)}))
     return pd.DataFrame(rows)
 
@@ -112,7 +116,7 @@ GAINS_FOOTNOTE = (
 def gains(records: list[dict], protocol: str, expected: int | None = None) -> pd.DataFrame:
     """Per dataset, each gain of :data:`GAINS` on U, S and H, beside the paper's (real data)."""
     expected = expected or expected_seeds(records)
-    with_paper = kind(records) == "real"
+    with_paper = kind(records) in PAPER_KINDS
     lines = []
     for ds in present(records, "dataset", DATASETS):
         for row, base in GAINS:
@@ -256,6 +260,7 @@ def _changes(prov: dict) -> str:
 
 
 DATA_WORDS = {"real": "real (xlsa17 / cvpr18xian)",
+              "rehearsal": "REHEARSAL (stand-in files in the real layout, not the paper's data)",
               "synthetic": "SYNTHETIC (embedded benchmark, not comparable with the paper)"}
 
 
@@ -358,12 +363,14 @@ def render(table: int, records: list[dict], name: str, expected: int | None = No
         3: (table3, "CZSL top-1 accuracy on unseen classes, full model", {"full": "acc"}),
         4: (table4, "ablation, GZSL U / S / H per row", {r: "H" for r in ROWS}),
     }[table]
-    title = {"real": "real data", "synthetic": "SYNTHETIC data"}.get(data, "CUSTOM data")
+    title = kind_title(data)
     out = [f"# Table {table} — {what} — {title}", ""]
-    if data == "synthetic":
+    if data == "rehearsal":
+        out += [REHEARSAL_NOTE, ""]
+    elif data == "synthetic":
         out += ["**SYNTHETIC**: these runs use the embedded synthetic benchmark. They test the "
                 "code, not the paper, so the paper's numbers and Δ columns are left out.", ""]
-    elif data != "real":
+    elif data not in PAPER_KINDS:
         out += ["**CUSTOM**: these runs use the user's own files, labelled "
                 f"'{data.removeprefix('custom:')}', not the paper's; the paper's numbers and Δ "
                 "columns are left out.", ""]
@@ -377,7 +384,7 @@ def render(table: int, records: list[dict], name: str, expected: int | None = No
     for protocol, label in PROTOCOLS.items():
         out += [f"## {label}", "", markdown(build(records, protocol, expected)), ""]
     out += [f"Footnote: {FOOTNOTE} Expected seeds per cell: {expected}.", ""]
-    if table in (2, 3) and data == "real":
+    if table in (2, 3) and data in PAPER_KINDS:
         out += [f"## Table {table} as printed, with the reproduction", "",
                 markdown(printed(table, records, expected)), "",
                 PRINTED_FOOTNOTE + (" " + GXE_NOTE if table == 2 else ""), ""]

@@ -53,3 +53,13 @@ def data_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
     synthetic.write(root, ["APY"], scale=0.05, seed=0, real_meta=None)
     return root
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` are written for a GPU: skipped where torch sees none."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (benchmarks/gpu_check.sh runs these)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench import check, paper, store
+from bench import cells, check, paper, store
 from bench.cli import cli
 
 RECORDS = Path(__file__).parent / "fixtures" / "records"
@@ -16,7 +16,7 @@ RECORDS = Path(__file__).parent / "fixtures" / "records"
 
 def record(dataset, row, seed_index, usg, *, acc=None, synthetic=False, profile="paper",
            data_kind=None, status="verified", deviations=None, config_hash="a" * 12,
-           fingerprint="f" * 16):
+           fingerprint="f" * 16, device="cpu"):
     """A done record whose `paper`-protocol U, S, H (percent) are ``usg``; `last` is 10 lower."""
     u, s, h = (v / 100 for v in usg)
     acc = h if acc is None else acc / 100
@@ -25,9 +25,11 @@ def record(dataset, row, seed_index, usg, *, acc=None, synthetic=False, profile=
         "sha256": "1" * 64, "pinned": "1" * 64 if status == "verified" else "2" * 64,
         "status": status}}
     return {
-        "schema": 1, "run_id": f"{dataset}-{row}-s{seed_index}-{config_hash}-{fingerprint[:8]}",
+        "schema": 1, "run_id": f"{dataset}-{row}-s{seed_index}-{config_hash}-{fingerprint[:8]}"
+                               + ("" if device == "cpu" else f"-{device}"),
         "key": {"dataset": dataset, "row": row, "seed_index": seed_index, "seed": 1,
-                "config_hash": config_hash, "data_fingerprint": fingerprint},
+                "config_hash": config_hash, "data_fingerprint": fingerprint,
+                **({} if device == "cpu" else {"device": device})},
         "status": "done", "synthetic": synthetic, "profile": profile,
         "data": {"kind": kind, "label": "mine" if kind == "custom" else None, "files": files},
         "deviations": deviations or {},
@@ -181,12 +183,24 @@ def test_baseline_of_another_kind_or_profile_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(("kw", "what"), [({"fingerprint": "e" * 16}, "data fingerprint"),
-                                          ({"config_hash": "b" * 12}, "config hash")])
+                                          ({"config_hash": "b" * 12}, "config hash"),
+                                          ({"device": "cuda"}, "device kind")])
 def test_baseline_on_other_data_or_settings_is_refused(tmp_path, kw, what):
     base = write(tmp_path / "base", as_paper(synthetic=True, profile="smoke"))
     other = write(tmp_path / "other", as_paper(synthetic=True, profile="smoke", **kw))
     with pytest.raises(check.CheckRefused, match=f"CUB full: the baseline has {what}"):
         check.run(other, baseline_dir=base)
+
+
+def test_a_cell_never_averages_cpu_and_cuda_seeds_and_says_which_it_left_out(tmp_path):
+    cpu = as_paper(seeds=3, synthetic=True, profile="smoke")
+    cuda = [record("CUB", "full", s, (90, 90, 90), synthetic=True, profile="smoke",
+                   device="cuda") for s in range(2)]
+    folder = write(tmp_path / "mixed", cpu + cuda)
+    records = store.load_records(folder)  # through the schema: a CUDA record is valid
+    c = cells.cell(records, "CUB", "full", "H", "paper", 3)
+    assert c.values == pytest.approx([100 * r["metrics"]["paper"]["H"] for r in cpu])
+    assert c.left_out == ["CUB full: 2 run(s) left out, trained on cuda, not cpu (the majority's)"]
 
 
 # ===== command line =====

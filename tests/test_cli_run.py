@@ -145,3 +145,43 @@ def test_asking_for_cuda_without_it_is_one_error_line_and_nothing_written(tmp_pa
     assert result.exit_code == 2
     assert result.stderr.startswith("error: --device cuda") and result.stderr.count("\n") == 1
     assert not (tmp_path / "results").exists()
+
+
+def _perf_run(path, iter_s):
+    """A bench perf run file for APY: 10 steps of ``iter_s`` and a 5 s evaluation per epoch."""
+    path.write_text(json.dumps({"env": {"device": "cpu", "name": "Test CPU"}, "datasets": [
+        {"dataset": "APY", "steps": 10, "iter_s": iter_s, "eval_s": 5.0}]}))
+
+
+def test_a_paper_profile_sweep_says_its_projected_wall_time_and_the_smoke_profile_first(
+        tmp_path, data_root, monkeypatch):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    monkeypatch.setenv("VSBOOST_REPORTS", str(reports))
+    _perf_run(reports / "perf-cpu.json", iter_s=2.0)
+    result = bench("sweep", "-d", "APY", "-r", "plain", "--seeds", "2", "--seeds-per-job", "1",
+                   "--device", "cpu", "--data-root", data_root, "--results", tmp_path,
+                   "--set", "gan_epochs=4", "--dry-run")
+    assert result.exit_code == 0, result.output
+    # 2 jobs x 4 epochs x (10 x 2 s + 5 s): 200 s; checkpoints not measured here.
+    assert "projected wall time: 3.3 min for 2 jobs" in result.output
+    assert "measured by bench perf on this kind of device" in result.output
+    assert "`--profile smoke` tries the same pipeline" in result.output
+    smoke = bench("sweep", "-d", "APY", "-r", "plain", "--seeds", "1", "--dry-run",
+                  *tiny(data_root, tmp_path))
+    assert "projected" not in smoke.output
+
+
+def test_without_a_measurement_of_this_device_the_projection_says_it_is_an_estimate(
+        tmp_path, monkeypatch):
+    from bench.perf import forecast
+    from bench.runner import Job
+
+    _perf_run(tmp_path / "perf-cpu.json", iter_s=1.0)
+    job = Job("APY", "plain", "paper", (("gan_epochs", "1"),), (0,), "", "", "", {})
+    said = forecast.lines([job], "cuda", tmp_path)
+    assert said[0].startswith("projected wall time: 15.0 s for 1 jobs")
+    assert "ESTIMATE from another device's bench perf" in said[0]
+    assert not any("smoke" in line for line in said)  # the hint is for CPUs
+    (tmp_path / "perf-cpu.json").write_text("[1, 2]")  # not bench perf's
+    assert "no bench perf measurement" in forecast.lines([job], "cpu", tmp_path)[0]

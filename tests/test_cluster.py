@@ -2,6 +2,7 @@
 device list), runs stopped by the cluster, and the optimiser not swallowing a signal's exception.
 The launcher against a real Slurm is tests/test_slurm.py."""
 
+import dataclasses
 import queue
 
 import pytest
@@ -88,6 +89,24 @@ def test_a_job_cancelled_before_it_started_is_recorded_cancelled_by_the_launcher
     assert [store.status_of(p.folder / c.run_id) for c in p.cells] == ["cancelled"] * 2
 
 
+def test_a_cuda_job_stopped_while_queued_is_recorded_from_a_login_node_without_cuda(
+        tmp_path, data_root, monkeypatch):
+    p = plan(tmp_path, data_root, rows=("plain",), seeds=(0,))
+    job = dataclasses.replace(p.jobs[0], device="cuda", kind="cuda")
+
+    def no_cuda(*args, **kwargs):
+        raise AssertionError("Torch not compiled with CUDA enabled")  # a CPU build's answer
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", no_cuda)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    runner.record_stopped(job, "cancelled", "job 12_0 cancelled by 0", wait_s=1)
+    (rid,) = runner.run_ids(job).values()
+    (record,) = store.load_records(p.folder)
+    assert (record["run_id"], record["status"]) == (rid, "cancelled")
+    assert record["provenance"]["device"] == "cuda"  # what the job asked for
+    assert record["provenance"]["device_name"] is None  # nothing probed here
+
+
 def test_the_optimiser_lets_an_exception_raised_during_its_construction_through(monkeypatch):
     from vsboost import models
 
@@ -111,3 +130,35 @@ def test_the_sbatch_error_line_is_kept_from_submitits_message():
                          "nosuch\nsbatch: error: Batch job submission failed: Invalid partition")
     assert cluster._sbatch_error(exc) == "sbatch: error: Batch job submission failed: Invalid " \
                                          "partition"
+
+
+def _paper_shapes(dataset):
+    from vsboost.memory import Shapes
+    from vsboost.synthetic import LAYOUT, SENT_DIM
+
+    lay = LAYOUT[dataset]
+    return Shapes(lay.trainval, lay.test_seen, lay.test_unseen, lay.n_unseen, 2048,
+                  SENT_DIM if dataset == "CUB" else lay.att_dim)
+
+
+@pytest.mark.parametrize("dataset", ["APY", "AWA2", "CUB", "FLO", "SUN"])
+def test_default_seeds_per_job_fit_a_12_gb_card_by_the_memory_estimate(dataset):
+    from vsboost import memory
+    from vsboost.config import ROWS, make_config
+
+    cfgs = [make_config(dataset, row, "paper", {}) for row in ROWS]
+    shapes = _paper_shapes(dataset)
+    card = 12 * 10**9
+    n = sweep.default_seeds_per_job("cuda", cfgs, shapes, card)
+    widest = max(memory.per_seed_bytes(c, shapes) for c in cfgs)
+    assert 1 <= n and memory.shared_bytes(shapes) + n * widest <= memory.USABLE * card
+    assert sweep.default_seeds_per_job("cuda", cfgs, shapes, 80 * 2**30) == 5  # an 80 GB card
+    assert sweep.default_seeds_per_job("cpu", cfgs, shapes) == 5
+
+
+def test_the_estimate_sizes_awa2_below_five_seeds_on_a_12_gb_card():
+    # ~9-10 GB at 5 seeds (the training state and the evaluation's copies): 5 would not fit.
+    from vsboost.config import ROWS, make_config
+
+    cfgs = [make_config("AWA2", row, "paper", {}) for row in ROWS]
+    assert sweep.default_seeds_per_job("cuda", cfgs, _paper_shapes("AWA2"), 12 * 10**9) < 5

@@ -23,7 +23,7 @@ OURS = ("vsboost/", "bench/", "tests/", "docs/", "benchmarks/", "results/", "rep
 # check's fresh report (its folder exists, its tables appear only after `nox -s regress`).
 GENERATED = ("data/", "results/paper", "reports/paper", "reports/regress/check.md",
              "reports/regress/table", "reports/regress/curves", "reports/regress/tsne",
-             "reports/perf-cuda.json", "results/<", "reports/<")
+             "reports/perf-cuda.json", "reports/gpu_check.txt", "results/<", "reports/<")
 
 
 def code_lines(text: str) -> list[str]:

@@ -409,3 +409,18 @@ def test_the_iteration_trains_on_the_episodes_it_is_given(apy):
     model.iteration(episodes[:, 0])
     for c in range(2):  # the two critic steps, in order
         assert torch.equal(seen_y[c], apy.train_y[episodes[:, 0, c]])
+
+
+# ===== the per-epoch evaluation =====
+
+def test_an_evaluation_reads_its_labels_classes_once_not_at_every_classifier_epoch(
+        apy, monkeypatch):
+    # unique() waits for the device; the test labels never change, so 3 splits -> 3 calls
+    # (GZSL unseen and seen, CZSL unseen), whatever the number of classifier epochs.
+    model = model_for(apy, "plain", cls_epochs=4)
+    calls, real = [], torch.Tensor.unique
+    monkeypatch.setattr(torch.Tensor, "unique",
+                        lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    gzsl, czsl = model.evaluate(1)
+    assert gzsl.shape[0] == czsl.shape[0] == 4
+    assert len(calls) == 3

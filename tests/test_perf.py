@@ -64,6 +64,17 @@ def test_stack_ratio_compares_m_single_runs_with_one_stacked_run():
     assert projection.stack_of_peak(stack) == pytest.approx({"single": 0.5, "stacked": 0.625})
 
 
+def test_a_training_counts_its_checkpoint_writes_and_stacking_does_not_speed_them_up():
+    # 300 epochs, a checkpoint every 25 (12 writes) of 4 s each for one member.
+    p = projection.project(_dataset(checkpoint_every=25, ckpt_s=4.0))
+    assert p["checkpoint_s"] == 12 * 4.0
+    assert p["training_s"] == 300 * (220.0 + 15.0) + 48.0
+    trainings, writes = {"APY": 148.0}, {"APY": 48.0}
+    assert projection.grid_seconds(trainings, seeds=5, speedup=2.0, checkpoints=writes) == \
+        (100.0 / 2 + 48.0) * 4 * 5
+    assert projection.project(_dataset())["checkpoint_s"] is None  # an older run: not measured
+
+
 def test_grid_stacks_only_when_stacking_is_faster():
     trainings = {"APY": 100.0, "CUB": 300.0}
     assert projection.grid_seconds(trainings, seeds=5, speedup=2.0) == 400 * 4 * 5 / 2

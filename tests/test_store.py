@@ -30,6 +30,14 @@ def test_run_id_holds_the_key_and_no_path():
     assert rid == "CUB-full-s3-0123456789ab-fedcba98"
 
 
+def test_the_device_kind_enters_the_run_id_only_when_not_the_cpu():
+    # CPU ids are those made before the device was part of the key, so CPU records stay valid.
+    assert store.run_id("CUB", "full", 3, "0123456789ab", "fedcba9876543210", "cpu") == \
+        "CUB-full-s3-0123456789ab-fedcba98"
+    assert store.run_id("CUB", "full", 3, "0123456789ab", "fedcba9876543210", "cuda") == \
+        "CUB-full-s3-0123456789ab-fedcba98-cuda"
+
+
 @pytest.mark.parametrize("name", ["", "a/b", "../up", "_ckpt", ".hidden", " demo"])
 def test_sweep_folder_refuses_names_that_are_not_one_plain_folder(tmp_path, name):
     with pytest.raises(store.BenchError, match="--name"):

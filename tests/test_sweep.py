@@ -3,6 +3,7 @@
 import csv
 
 import numpy as np
+import torch
 
 from bench import runner, store, sweep
 from vsboost.config import make_config
@@ -16,6 +17,16 @@ TINY = (("gan_epochs", "2"), ("steps_per_epoch", "2"), ("hidden", "32"), ("enc_d
 def plan(results, data_root, rows=("plain", "full"), seeds=(0, 1), **kw):
     return sweep.make_plan(["APY"], list(rows), list(seeds), results=results, name="t",
                            profile="smoke", overrides=TINY, data_root=data_root, **kw)
+
+
+def test_a_plan_on_a_cuda_machine_gives_its_runs_cuda_ids_and_jobs_that_train_there(
+        tmp_path, data_root, monkeypatch):
+    on_cpu = plan(tmp_path, data_root, rows=("plain",), seeds=(0,))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # what --device auto sees
+    on_gpu = plan(tmp_path, data_root, rows=("plain",), seeds=(0,))
+    assert on_gpu.cells[0].run_id == on_cpu.cells[0].run_id + "-cuda"
+    assert (on_cpu.jobs[0].kind, on_gpu.jobs[0].kind) == ("cpu", "cuda")
+    assert runner.run_ids(on_gpu.jobs[0]) == {0: on_gpu.cells[0].run_id}
 
 
 def test_pending_seeds_of_a_cell_are_grouped_into_jobs_of_at_most_seeds_per_job(

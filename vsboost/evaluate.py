@@ -22,20 +22,39 @@ if TYPE_CHECKING:
     from vsboost.data import Benchmark
 
 
-def per_class_accuracy(pred: Tensor, labels: Tensor) -> Tensor:
+@dataclass(frozen=True)
+class Classes:
+    """One split's labels ``[n]`` with their class bookkeeping, made once: each sample's slot
+    among the classes present and each class's count. ``unique`` and ``bincount`` wait for the
+    device, and the labels never change, so an evaluation asks them once, not at every
+    classifier epoch."""
+
+    labels: Tensor
+    slot: Tensor
+    counts: Tensor
+
+    @classmethod
+    def of(cls, labels: Tensor) -> Classes:
+        classes, slot = labels.unique(return_inverse=True)
+        counts = torch.bincount(slot, minlength=len(classes)).to(torch.float32)
+        return cls(labels, slot, counts)
+
+
+def per_class_accuracy(pred: Tensor, labels: Tensor | Classes) -> Tensor:
     """Mean over the classes present in ``labels`` of each class's top-1 accuracy.
 
-    ``pred`` is ``[M, n]`` (one row per member) or ``[n]``; ``labels`` is ``[n]``. Unlike
-    per-sample accuracy, a large class weighs no more than a small one.
+    ``pred`` is ``[M, n]`` (one row per member) or ``[n]``; ``labels`` is ``[n]``, or its
+    :class:`Classes` (no wait for the device). Unlike per-sample accuracy, a large class weighs
+    no more than a small one.
     """
+    split = labels if isinstance(labels, Classes) else Classes.of(labels)
     squeeze = pred.dim() == 1
-    pred = pred.reshape(-1, labels.shape[0])
-    classes, slot = labels.unique(return_inverse=True)
-    correct = (pred == labels).to(torch.float32)
-    hits = torch.zeros(pred.shape[0], len(classes), device=pred.device, dtype=correct.dtype)
-    hits.index_add_(1, slot, correct)  # whole counts: exact in float32 (below 2^24 per class)
-    counts = torch.bincount(slot, minlength=len(classes)).to(torch.float32)
-    acc = (hits / counts).mean(dim=1)
+    pred = pred.reshape(-1, split.labels.shape[0])
+    correct = (pred == split.labels).to(torch.float32)
+    hits = torch.zeros(pred.shape[0], split.counts.shape[0], device=pred.device,
+                       dtype=correct.dtype)
+    hits.index_add_(1, split.slot, correct)  # whole counts: exact in float32 (below 2^24)
+    acc = (hits / split.counts).mean(dim=1)
     return acc[0] if squeeze else acc
 
 
@@ -119,10 +138,11 @@ def gzsl_scores(
 
     Returns ``[epochs, M, 3]`` holding (U, S, H) after every classifier epoch."""
     f = features
+    unseen, seen = Classes.of(data.test_unseen_y), Classes.of(data.test_seen_y)
 
     def score(clf: StackedLinear) -> Tensor:
-        u = per_class_accuracy(predict(clf, f.unseen), data.test_unseen_y)
-        s = per_class_accuracy(predict(clf, f.seen), data.test_seen_y)
+        u = per_class_accuracy(predict(clf, f.unseen), unseen)
+        s = per_class_accuracy(predict(clf, f.seen), seen)
         return torch.stack([u, s, harmonic_mean(u, s)], dim=-1)
 
     x = torch.cat([f.train, f.syn], dim=1)
@@ -137,9 +157,10 @@ def czsl_scores(
 
     Returns ``[epochs, M]``: per-class accuracy on test_unseen after every classifier epoch."""
     f, unseen = features, data.unseen
-    slot = torch.full((int(unseen.max()) + 1,), -1, dtype=torch.long, device=unseen.device)
+    # Sized from the class count, not unseen.max(): reading a device value would wait for it.
+    slot = torch.full((data.n_classes,), -1, dtype=torch.long, device=unseen.device)
     slot[unseen] = torch.arange(len(unseen), device=unseen.device)
-    target = slot[data.test_unseen_y]
+    target = Classes.of(slot[data.test_unseen_y])
 
     def score(clf: StackedLinear) -> Tensor:
         return per_class_accuracy(predict(clf, f.unseen), target)

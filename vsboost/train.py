@@ -68,19 +68,24 @@ class RunResult:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/"auto": CUDA when torch sees a GPU, else the CPU; anything else as given."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
 
 
 def train(
-    data: Benchmark, cfg: Config, seeds: Sequence[int], *, device=None,
+    data: Benchmark, cfg: Config, seeds: Sequence[int], *, device="cpu",
     checkpoint: Path | None = None, progress: Callable[[int, int], None] | None = None,
     feature_sample: bool = False,
 ) -> list[RunResult]:
     """Train one member per seed of ``seeds`` with ``cfg`` on ``data``; resume from ``checkpoint``
     when it exists and write it every ``cfg.checkpoint_every`` epochs. ``progress(epoch, total)``
-    runs after every epoch; ``feature_sample`` adds Figure 4 material to the results."""
+    runs after every epoch; ``feature_sample`` adds Figure 4 material to the results.
+
+    ``device`` defaults to the CPU, never silently to a GPU: the numbers differ between device
+    kinds, so the caller chooses (``"auto"`` asks for CUDA when available; the harness resolves
+    it once per sweep, bench.sweep)."""
     dev = resolve_device(device)
     # The precision and the dtype are settings of this run, not of the process: set for the run,
     # restored after.
@@ -107,6 +112,7 @@ def _train(
         if state["seeds"] != list(seeds) or state["config_hash"] != cfg.hash():
             raise CheckpointError(f"{checkpoint}: checkpoint belongs to another run; fix: "
                                   "delete it")
+        model.check_rng_kind(state, checkpoint)
         model.load_state_dict(state)
         start_epoch, history, diverged = state["epoch"], state["history"], state["diverged"]
         repl_draws, wall_before = state["repl_draws"], state["wall_s"]
@@ -357,6 +363,21 @@ class VSBoost:
         for name, gens in self.rng.items():
             for g, s in zip(gens, state["rng"][name], strict=True):
                 g.set_state(s.cpu())
+
+    def check_rng_kind(self, state: dict, path: Path) -> None:
+        """Refuse a checkpoint whose generator states are of another device kind: a CPU
+        generator's state (Mersenne Twister, 5,056 bytes) cannot continue a CUDA one (Philox,
+        16 bytes) or the reverse, and no mapping would give the draws an uninterrupted run on
+        either kind makes. A choice (docs/harness.md): refused in one line with the fix."""
+        for name, gens in self.rng.items():
+            for g, s in zip(gens, state["rng"][name], strict=True):
+                if s.numel() != g.get_state().numel():
+                    here = self.data.train_x.device.type
+                    raise CheckpointError(
+                        f"{path}: checkpoint written on another kind of device than {here} (its "
+                        f"{name!r} generator state has {s.numel()} bytes, {here}'s has "
+                        f"{g.get_state().numel()}); fix: resume it on the device kind that "
+                        "wrote it (--device), or delete it to restart on this one")
 
 
 def _take(h: Tensor, pos: Tensor) -> Tensor:

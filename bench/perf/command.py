@@ -70,7 +70,8 @@ def perf(device: str, datasets: tuple[str, ...] | None, seeds: int, threads: int
         click.echo(f"  {name:4s} iteration {ds['iter_s']:.2f} s = {pct(p['iter_of_peak'])} of "
                    f"peak ({ds['peak_gflops']:.0f} GFLOP/s; step-shape matmul "
                    f"{pct(p['step_mm_of_peak'])}), eval {pct(p['eval_of_epoch'])} of an epoch, "
-                   f"one training {fmt_time(p['training_s'])}, peak {gib(ds['mem_peak'])}")
+                   f"one training {fmt_time(p['training_s'])} (checkpoints "
+                   f"{fmt_time(p['checkpoint_s'] or 0)}), peak {gib(ds['mem_peak'])}")
         run["datasets"].append(ds)
     stack_at = projection.STEP_DATASET
     run["stacking"] = worker.run({"kind": "stacking", "dataset": stack_at, "device": device,
@@ -79,7 +80,8 @@ def perf(device: str, datasets: tuple[str, ...] | None, seeds: int, threads: int
     click.echo(f"  stacked x{seeds} at {stack_at}: {ratio:.2f}x the throughput of separate runs")
     if set(names) == set(DATASETS):
         trainings = {d["dataset"]: projection.project(d)["training_s"] for d in run["datasets"]}
-        run["grid_s"] = projection.grid_seconds(trainings, seeds, ratio)
+        writes = {d["dataset"]: projection.checkpoints_s(d) or 0.0 for d in run["datasets"]}
+        run["grid_s"] = projection.grid_seconds(trainings, seeds, ratio, checkpoints=writes)
         click.echo(f"  reproduce grid: {fmt_time(run['grid_s'])}")
     run["demo"] = worker.run({"kind": "demo", "device": device, **DEMO}, threads)
     click.echo(f"  demo peak memory {gib(run['demo']['mem_peak'])}")

@@ -145,6 +145,7 @@ def measure_dataset(dataset: str, device: str, reps: int, cls_epochs: int) -> di
     import torch
 
     from vsboost import evaluate
+    from vsboost.config import make_config
 
     dev = torch.device(device)
     mem_start = memory_now(dev)
@@ -176,6 +177,7 @@ def measure_dataset(dataset: str, device: str, reps: int, cls_epochs: int) -> di
     czsl_s = min(timed(lambda: fit(evaluate.czsl_scores, timed_epochs), dev)[0]
                  for _ in range(reps))
     mem_peak = memory_peak(dev)
+    ckpt_s, ckpt_bytes = checkpoint_write(model)
     gzsl_flops = counted(lambda: fit(evaluate.gzsl_scores, 1))[0]
     czsl_flops = counted(lambda: fit(evaluate.czsl_scores, 1))[0]
     scale = cfg.cls_epochs / timed_epochs
@@ -193,7 +195,25 @@ def measure_dataset(dataset: str, device: str, reps: int, cls_epochs: int) -> di
         "eval_flops": prep_flops + (gzsl_flops + czsl_flops) * cfg.cls_epochs,
         "gzsl_flops": gzsl_flops * cfg.cls_epochs,
         "mem_start": mem_start, "mem_peak": mem_peak,
+        # The paper profile's own checkpoint interval (paper_model turns it off for timing).
+        "checkpoint_every": make_config(dataset, "full", "paper", {}).checkpoint_every,
+        "ckpt_s": ckpt_s, "ckpt_bytes": ckpt_bytes,
     }
+
+
+def checkpoint_write(model) -> tuple[float, int]:
+    """Seconds and bytes of one member's checkpoint (what resuming needs: networks, optimisers,
+    random streams) serialised with torch.save as the trainer does, into the temporary folder
+    (its disk may be faster or slower than the results folder's)."""
+    import tempfile
+
+    import torch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "one.pt"
+        t0 = time.perf_counter()
+        torch.save(model.state_dict(), path)
+        return time.perf_counter() - t0, path.stat().st_size
 
 
 def measure_stacking(dataset: str, device: str, members: int, reps: int) -> dict:

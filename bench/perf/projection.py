@@ -58,9 +58,11 @@ class Verdict:
 
 
 def project(ds: dict) -> dict:
-    """Derived figures of one dataset's measurements: rates, fractions and projected times."""
+    """Derived figures of one dataset's measurements: rates, fractions and projected times.
+    ``training_s`` counts one member's checkpoints where they were measured (``ckpt_s``)."""
     epoch_s = ds["steps"] * ds["iter_s"]
     evals_per_epoch = 1 / ds["eval_every"]
+    checkpoint_s = checkpoints_s(ds)
     return {
         "iter_gflops": ds["iter_flops"] / ds["iter_s"] / 1e9,
         "iter_of_peak": ds["iter_flops"] / ds["iter_s"] / 1e9 / ds["peak_gflops"],
@@ -69,10 +71,21 @@ def project(ds: dict) -> dict:
         "eval_of_epoch": ds["eval_s"] / epoch_s,
         # What the evaluation would cost at the step's own efficiency: the floor of eval_of_epoch.
         "eval_flops_of_epoch": ds["eval_flops"] / (ds["steps"] * ds["iter_flops"]),
-        "training_s": ds["epochs"] * (epoch_s + evals_per_epoch * ds["eval_s"]),
+        "training_s": ds["epochs"] * (epoch_s + evals_per_epoch * ds["eval_s"])
+        + (checkpoint_s or 0.0),
+        "checkpoint_s": checkpoint_s,
         "fit_gflops": ds["gzsl_flops"] / ds["gzsl_s"] / 1e9,
         "fit_of_peak": ds["gzsl_flops"] / ds["gzsl_s"] / 1e9 / ds["peak_gflops"],
     }
+
+
+def checkpoints_s(ds: dict) -> float | None:
+    """One member's checkpoint writes over a training (every ``checkpoint_every`` epochs and
+    after the last, train.py); None where not measured (runs of an older ``bench perf``)."""
+    if ds.get("ckpt_s") is None or not ds.get("checkpoint_every"):
+        return None
+    writes = ds["epochs"] // ds["checkpoint_every"] + (ds["epochs"] % ds["checkpoint_every"] > 0)
+    return writes * ds["ckpt_s"]
 
 
 def stack_ratio(stack: dict) -> float:
@@ -87,11 +100,15 @@ def stack_of_peak(stack: dict) -> dict[str, float]:
 
 
 def grid_seconds(trainings: dict[str, float], seeds: int, speedup: float,
-                 rows: int = len(ROWS)) -> float:
+                 rows: int = len(ROWS), checkpoints: dict[str, float] | None = None) -> float:
     """The reproduce grid: every dataset x ``rows`` x ``seeds``, each training costed as the
     ``full`` row (an upper bound: the other rows train fewer networks), run ``seeds`` at a time
-    stacked when that is faster (``speedup`` > 1), else one by one."""
-    return sum(trainings.values()) * rows * seeds / max(speedup, 1.0)
+    stacked when that is faster (``speedup`` > 1), else one by one. ``checkpoints``: the share
+    of each training that is checkpoint writes, which stacking does not speed up (a checkpoint
+    of M members is M times one member's)."""
+    checkpoints = checkpoints or {}
+    compute = sum(t - checkpoints.get(ds, 0.0) for ds, t in trainings.items())
+    return (compute / max(speedup, 1.0) + sum(checkpoints.values())) * rows * seeds
 
 
 def verdicts(run: dict) -> dict[str, Verdict]:
