@@ -2,16 +2,16 @@
 `sensitivity`, `reproduce`, `rehearse`, `perf`, `fuzz`.
 
 Every session but `lint` (which installs ruff alone) installs torch first, then the package, and
-stops if the torch it ended with is not the build it chose. `tests`, `demo`, `regress`, `noise`
-and `sensitivity` take the CPU build of the pinned version from PyTorch's CPU index (`torch==2.13.0 --index-url
-https://download.pytorch.org/whl/cpu`: Linux and Windows get `2.13.0+cpu`, macOS the plain
-wheel, which has no CUDA): their numbers are the CPU's. `reproduce`, `rehearse` and `perf` use
-the machine's accelerator: with an NVIDIA driver (`nvidia-smi` on PATH) they install the CUDA
-build of the same version that the driver supports (`bench/accelerator.py`: `cu128` for a
-driver of CUDA >= 12.8, `cu126` for >= 12.6), else the CPU build, and print the torch and the
-device before any training. `nox --no-venv -s reproduce` runs in your own environment instead
-(installs nothing: your torch, your CUDA). Offline, pip's own `--find-links` (PIP_FIND_LINKS,
-pip.conf) still supplies a local wheel: the index then only costs pip's retries.
+stops if the torch it ended with is not the build it chose. `tests`, `demo`, `regress`, `noise` and
+`sensitivity` take the CPU build of the pinned version from PyTorch's CPU index (`torch==2.13.0
+--index-url https://download.pytorch.org/whl/cpu`: Linux and Windows get `2.13.0+cpu`, macOS the
+plain wheel, which has no CUDA): their numbers are the CPU's. `reproduce`, `rehearse` and `perf`
+use the machine's accelerator: with an NVIDIA driver (`nvidia-smi` on PATH) they install the CUDA
+build of the same version that the driver supports (`bench/accelerator.py`: `cu128` for a driver of
+CUDA >= 12.8, `cu126` for >= 12.6), else the CPU build, and print the torch and the device before
+any training. `nox --no-venv -s reproduce` runs in your own environment instead (installs nothing:
+your torch, your CUDA). Offline, pip's own `--find-links` (PIP_FIND_LINKS, pip.conf) still supplies
+a local wheel: the index then only costs pip's retries.
 """
 
 import shutil
