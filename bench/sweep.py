@@ -61,9 +61,8 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     with its label, never compared with the paper). The runs go to ``results/<name>``; without a
     name, ``<profile>-<kind>`` (``-<label>`` for custom data) after the data actually read, so
     kinds never share a folder."""
-    from vsboost import config
+    from vsboost import config, methods
     from vsboost.data import load
-    from vsboost.sampler import check_episodes
 
     for option, values in (("--datasets", datasets), ("--rows", rows), ("--seeds", seed_indices)):
         if not values:
@@ -91,7 +90,7 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
         data = load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent)
         for row in rows:  # a shape the data cannot fill fails here, not as failed records
             cfg = configs[ds, row]
-            check_episodes(data.train_y, cfg.n_way, cfg.k_shot, cfg.sample_with_replacement)
+            methods.get(cfg.method).check(data, cfg)
         fingerprints[ds] = data.fingerprint
         provenance[ds] = data_provenance(root, ds, data.files, data.synthetic, data_label)
         del data

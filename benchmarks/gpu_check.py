@@ -28,7 +28,8 @@ from bench.perf.measure import shaped_benchmark  # noqa: E402
 from bench.perf.projection import grid_seconds  # noqa: E402
 from bench.perf.render import fmt_time  # noqa: E402
 from vsboost.config import DATASETS, ROWS, make_config  # noqa: E402
-from vsboost.train import VSBoost, train  # noqa: E402
+from vsboost.methods.vsboost import VSBoost  # noqa: E402
+from vsboost.train import train  # noqa: E402
 
 SEEDS = 5  # the reproduce grid's seeds, trained stacked
 

@@ -7,7 +7,7 @@ import torch
 from vsboost import evaluate, synthetic
 from vsboost.config import COMMON, make_config
 from vsboost.data import load
-from vsboost.train import VSBoost
+from vsboost.methods.vsboost import VSBoost
 
 TINY = {"hidden": "16", "enc_dim": "16", "syn_num": "5", "n_way": "2", "k_shot": "4"}
 

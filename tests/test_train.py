@@ -10,7 +10,8 @@ from vsboost import runtime
 from vsboost import train as vtrain
 from vsboost.config import ROWS, make_config
 from vsboost.data import load
-from vsboost.train import VSBoost, train
+from vsboost.methods.vsboost import VSBoost
+from vsboost.train import train
 
 # Small enough for seconds per training, large enough to learn (choice).
 TINY = {"hidden": 64, "enc_dim": 64, "n_way": 8, "k_shot": 8, "steps_per_epoch": 0,
