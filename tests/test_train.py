@@ -282,7 +282,7 @@ def test_the_relation_probe_draws_no_randomness_and_exists_only_with_rml(apy, ro
     scores = model.relation_scores()
     after = {name: [g.get_state() for g in gens] for name, gens in model.rng.items()}
     assert all(torch.equal(a, b) for name in before for a, b in zip(before[name], after[name]))
-    if not cfg.rml:
+    if not cfg.settings["rml"]:
         assert scores is None
         return
     assert scores.shape == (2, 2) and bool(((scores > 0) & (scores < 1)).all())
