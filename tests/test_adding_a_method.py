@@ -14,7 +14,6 @@ from vsboost import evaluate, methods
 from vsboost.config import COMMON, DATASETS, HPARAMS, SHARED, Hyperparameters, epoch_steps
 from vsboost.methods.base import Method, synthesize
 from vsboost.models import StackedLinear, adam, reset_all
-from vsboost.sampler import member_randn
 
 
 class Projection(torch.nn.Module):
