@@ -434,6 +434,8 @@ def render(table: int, records: list[dict], name: str, expected: int | None = No
             {row: "acc" for _, row in headlines(records)}),
         4: (table4, "ablation, GZSL U / S / H per row", {r: "H" for r in ROWS}),
     }[table]
+    if table in (2, 3) and len(headlines(records)) > 1:
+        what = what.replace("full model", "each method's headline row (VS-Boost: full model)")
     title = {"real": "real data", "synthetic": "SYNTHETIC data"}.get(data, "CUSTOM data")
     out = [f"# Table {table} — {what} — {title}", ""]
     if data == "synthetic":
