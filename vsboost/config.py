@@ -5,8 +5,13 @@ Sources (defined in docs/README.md, "Source tags"): ``paper`` (the VS-Boost pape
 CE-GZSL, TF-VAEGAN, FREE), ``choice`` (ours). A ``lineage`` tag names the repository and the
 file it was read from (docs/decisions.md gives the full tables).
 
-``make_config(dataset, row, profile, overrides)`` is the only way to build a :class:`Config`; it
-refuses unknown keys, wrong types and out-of-range values with a one-line :class:`ConfigError`.
+Every method has one block here (:class:`Hyperparameters`, the registry :data:`HPARAMS`, in the
+manner of DomainBed's ``hparams_registry``): VS-Boost's is made of the tables below (``ROWS``,
+``COMMON``, ``PER_DATASET``, ``SMOKE``...), f-CLSWGAN's is ``FCLSWGAN``; docs/methods.md.
+
+``make_config(dataset, row, profile, overrides)`` is the only way to build a :class:`Config` (the
+row names its method); it refuses unknown keys, wrong types and out-of-range values with a
+one-line :class:`ConfigError`.
 """
 
 from __future__ import annotations
