@@ -140,7 +140,7 @@ class Cell:
 # Training values a baseline comparison also watches, from the last evaluated epoch:
 # protocol-independent, shown x100 like the percentages (one decimal = the value to 1e-3).
 # loss_d: the critic's loss; loss_metric: L_SM + L_RM on real features; relation_same: the mean
-# relation F predicts for same-class pairs (vsboost.train.VSBoost.relation_scores).
+# relation F predicts for same-class pairs (vsboost.methods.vsboost.VSBoost.relation_scores).
 LOSSES = ("loss_d", "loss_metric", "relation_same")
 
 

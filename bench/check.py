@@ -313,8 +313,9 @@ def _watched(row: str) -> list[tuple[str, str]]:
     fault in a loss that barely moves the accuracies at this budget, such as an inverted RML
     target, still moves what that loss trains."""
     metrics = [(m, p) for m in (METRICS if row == "full" else GZSL) for p in cells.PROTOCOLS]
-    losses = (["loss_d"] + (["loss_metric"] if ROWS[row]["sml"] or ROWS[row]["rml"] else [])
-              + (["relation_same"] if ROWS[row]["rml"] else []))
+    branches = ROWS.get(row, {})  # another method's row has neither metric branch
+    losses = (["loss_d"] + (["loss_metric"] if branches.get("sml") or branches.get("rml") else [])
+              + (["relation_same"] if branches.get("rml") else []))
     return metrics + [(loss, "last") for loss in losses]
 
 

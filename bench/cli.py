@@ -36,6 +36,7 @@ from bench.options import (
     datasets_option,
     debug_option,
     launch_options,
+    method_option,
     names,
     option,
     out_option,
@@ -44,7 +45,7 @@ from bench.options import (
     training_options,
 )
 from vsboost import settings
-from vsboost.config import DATASETS, ROWS
+from vsboost.config import DATASETS, ROWS, all_rows, method_of, rows_of
 from vsboost.errors import UserError
 
 TABLE_ROWS = {"table2": ("full",), "table3": ("full",), "table4": tuple(ROWS)}
@@ -159,8 +160,8 @@ def cli() -> None:
 @cli.command(cls=SectionedCommand)
 @option("-d", "--dataset", required=True, callback=names(DATASETS, single=True), section="Run",
         help=f"One of {', '.join(DATASETS)}.")
-@option("-r", "--row", required=True, callback=names(tuple(ROWS), single=True), section="Run",
-        help=f"Table 4 row: {', '.join(ROWS)}.")
+@option("-r", "--row", required=True, callback=names(all_rows, single=True), section="Run",
+        help=f"A row of any method: VS-Boost's Table 4 rows {', '.join(ROWS)}, or fclswgan.")
 @option("--seed-index", type=click.IntRange(min=0), default=0, section="Run",
         help="Seed index i; the seed is derived from (dataset, i), the same for every row.")
 @training_options
@@ -190,14 +191,21 @@ def _headline(record: dict | None) -> str:
 
 @cli.command(cls=SectionedCommand)
 @datasets_option()
+@method_option
 @rows_option
 @seeds_option
 @training_options
 @launch_options
 @debug_option
-def sweep(datasets, rows, seeds, **kw) -> None:
-    """Train the grid datasets x rows x seeds; finished runs are skipped, failed ones retried."""
-    _, cells = _sweep(list(datasets), list(rows), seeds, **kw)
+def sweep(datasets, method, rows, seeds, **kw) -> None:
+    """Train the grid datasets x rows x seeds of one method; finished runs are skipped, failed
+    ones retried."""
+    other = [r for r in rows or () if method_of(r) != method]
+    if other:
+        raise click.BadParameter(f"expected rows of {method} ({', '.join(rows_of(method))}), "
+                                 f"found {', '.join(other)} of {method_of(other[0])}; fix: "
+                                 f"--method {method_of(other[0])}", param_hint="'--rows'")
+    _, cells = _sweep(list(datasets), list(rows or rows_of(method)), seeds, **kw)
     if not kw["dry_run"]:
         sys.exit(_exit_code(cells))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from vsboost import settings
-from vsboost.config import DATASETS, ROWS
+from vsboost.config import BASE_METHOD, DATASETS, HPARAMS, ROWS, all_rows
 
 DEBUG = "bench.debug"  # ctx.meta key: show tracebacks instead of one line
 
@@ -54,15 +54,17 @@ debug_option = option("--debug", is_flag=True, expose_value=False, is_eager=True
 
 def names(allowed, *, single: bool = False, default=None):
     """Callback of a name-list option: ``-d CUB -d AWA2`` and ``--datasets CUB,AWA2`` alike,
-    each name checked against ``allowed``, duplicates dropped, order kept."""
+    each name checked against ``allowed`` (or what ``allowed()`` returns when the option is
+    used: methods registered after import count), duplicates dropped, order kept."""
 
     def callback(ctx: click.Context, param: click.Parameter, value):
+        allowed_now = allowed() if callable(allowed) else allowed
         values = (value,) if isinstance(value, str) else (value or ())
         names = list(dict.fromkeys(n.strip() for v in values for n in v.split(",") if n.strip()))
-        unknown = [n for n in names if n not in allowed]
+        unknown = [n for n in names if n not in allowed_now]
         if unknown or (single and len(names) > 1):
             raise click.BadParameter(
-                f"expected {'one' if single else 'some'} of {', '.join(allowed)}, found "
+                f"expected {'one' if single else 'some'} of {', '.join(allowed_now)}, found "
                 f"{', '.join(unknown or names)}", ctx, param)
         if single:
             return names[0] if names else default
@@ -80,9 +82,13 @@ def datasets_option(*, default=tuple(DATASETS), show_default: str = "all five",
 
 
 rows_option = option("-r", "--rows", multiple=True, metavar="ROW[,ROW...]",
-                     callback=names(tuple(ROWS), default=tuple(ROWS)), section="Grid",
-                     show_default="all four",
-                     help=f"Table 4 rows: {', '.join(ROWS)}; repeat -r or separate by commas.")
+                     callback=names(all_rows), section="Grid",
+                     show_default="every row of --method (VS-Boost: all four)",
+                     help=f"Rows of --method: VS-Boost's Table 4 rows {', '.join(ROWS)}, "
+                          "f-CLSWGAN's fclswgan; repeat -r or separate by commas.")
+method_option = option("--method", default=BASE_METHOD, section="Grid",
+                       callback=names(lambda: tuple(HPARAMS), single=True, default=BASE_METHOD),
+                       help=f"The method trained: {', '.join(HPARAMS)} (docs/methods.md).")
 seeds_option = option("--seeds", type=click.IntRange(min=1), default=5, section="Grid",
                       help="The number of seeds: seed indices 0..N-1 of every (dataset, row).")
 results_option = option(
@@ -113,7 +119,7 @@ def training_options(f):
                     "float64."),
         option("--set", "sets", multiple=True, metavar="KEY=VALUE", section="Training",
                help="Override one config value for every run, e.g. --set gan_epochs=50 "
-                    "(repeatable; the keys are the fields of vsboost/config.py's Config)."),
+                    "(repeatable; the keys of the method's block in vsboost/config.py)."),
         option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
                section="Training", help="Where to train; auto = CUDA when available."),
         option("--features", type=click.Choice(["auto", "all", "none"]), default="auto",

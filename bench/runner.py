@@ -102,7 +102,7 @@ def run_job(job: Job) -> dict[int, str]:
     folder = Path(job.folder)
     cfg = config.make_config(job.dataset, job.row, job.profile, dict(job.overrides))
     rids = run_ids(job)
-    locks = _claim(folder, rids, fingerprint.code())
+    locks = _claim(folder, rids, fingerprint.of_method(cfg.method))
     outcome = {i: "skipped" for i in rids if i not in locks}
     if not locks:
         return outcome
@@ -270,7 +270,7 @@ def _run_record(job: Job, cfg, seed_index: int, rid: str, status: str, *, result
                   "job_seed_indices": members, "started": started,
                   "finished": _now(), "data_root": str(job.data_root),
                   "precision": result.precision if result else None,
-                  "code": fingerprint.code()}
+                  "code": fingerprint.of_method(cfg.method)}
     return {
         "schema": store.SCHEMA,
         "run_id": rid,

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from vsboost.config import DATASETS, PROFILES, ROWS
+from vsboost.config import DATASETS, PROFILES, all_rows
 
 SCHEMAS = (1,)  # record schemas this code reads
 FINISHED = ("done", "diverged")
@@ -166,8 +166,8 @@ def _key_problems(key: dict):
         return
     if key["dataset"] not in DATASETS:
         yield "dataset", (f"one of {', '.join(DATASETS)}", key["dataset"])
-    if key["row"] not in tuple(ROWS):  # a tuple: an unhashable value is simply not in it
-        yield "row", (f"one of {', '.join(ROWS)}", key["row"])
+    if key["row"] not in all_rows():  # a tuple: an unhashable value is simply not in it
+        yield "row", (f"one of {', '.join(all_rows())}", key["row"])
     if not _count(key["seed_index"], high=MAX_SEED_INDEX):
         yield "seed_index", (f"a whole number in 0..{MAX_SEED_INDEX}", key["seed_index"])
     if not _count(key["seed"], high=2**63 - 1):

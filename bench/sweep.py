@@ -62,9 +62,8 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     name, ``<profile>-<kind>`` (``-<label>`` for custom data) after the data actually read, so
     kinds never share a folder."""
     from bench import datasets as data_lock
-    from vsboost import config, matfile, synthetic
+    from vsboost import config, matfile, methods, synthetic
     from vsboost.data import load
-    from vsboost.sampler import check_episodes
 
     for option, values in (("--datasets", datasets), ("--rows", rows), ("--seeds", seed_indices)):
         if not values:
@@ -102,7 +101,7 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
         data = load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent, pins=pins)
         for row in rows:  # a shape the data cannot fill fails here, not as failed records
             cfg = configs[ds, row]
-            check_episodes(data.train_y, cfg.n_way, cfg.k_shot, cfg.sample_with_replacement)
+            methods.get(cfg.method).check(data, cfg)
         fingerprints[ds] = data.fingerprint
         per_job[ds] = seeds_per_job or default_seeds_per_job(
             kind, [configs[ds, row] for row in rows], memory.Shapes.of(data))
@@ -119,7 +118,7 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     for (ds, row), cfg in configs.items():
         for i in seed_indices:
             rid = store.run_id(ds, row, i, cfg.hash(), fingerprints[ds], kind)
-            cells.append(RunState(ds, row, i, rid, _status(folder, rid)))
+            cells.append(RunState(ds, row, i, rid, _status(folder, rid, row)))
     jobs = []
     for ds, row in configs:
         pending = [c.seed_index for c in cells
@@ -191,20 +190,22 @@ def data_provenance(root: Path, dataset: str, files: dict[str, str], synthetic: 
 
 def refresh(plan: Plan) -> list[RunState]:
     """The plan's cells with their current status."""
-    return [replace(c, status=_status(plan.folder, c.run_id)) for c in plan.cells]
+    return [replace(c, status=_status(plan.folder, c.run_id, c.row)) for c in plan.cells]
 
 
-def _status(folder: Path, rid: str) -> str:
-    from vsboost.fingerprint import code
+def _status(folder: Path, rid: str, row: str) -> str:
+    from vsboost.config import method_of
+    from vsboost.fingerprint import of_method
 
-    status = store.status_of(folder / rid, code())
+    code = of_method(method_of(row))
+    status = store.status_of(folder / rid, code)
     # "not launched" too: a process that has just claimed the run may not have made its folder.
     if status in ("incomplete", "not launched"):
         if store.is_running(folder, rid):
             return "running"
         # Read again: the run may have finished between the two looks (its record is written
         # before its lock is released, so this second read is up to date).
-        return store.status_of(folder / rid, code())
+        return store.status_of(folder / rid, code)
     return status
 
 

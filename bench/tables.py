@@ -32,7 +32,7 @@ from bench.cells import (
     select,
 )
 from bench.store import RECORD_STATUSES
-from vsboost.config import DATASETS, ROWS, ConfigError, defaults
+from vsboost.config import BASE_METHOD, DATASETS, HPARAMS, ROWS, ConfigError, defaults, method_of
 
 FOOTNOTE = (
     "Cells: mean ± sample standard deviation (ddof = 1) over seeds, in percent, one decimal; "
@@ -55,6 +55,25 @@ def _paper_text(v: float | None) -> str:
     return "—" if v is None else f"{v:.1f}"
 
 
+def headlines(records: list[dict]) -> list[tuple[str, str]]:
+    """(label, row) of the row each method with runs in ``records`` reports in Tables 2 and 3
+    (VS-Boost: full), in the registry's order, VS-Boost first."""
+    found = {r["key"]["row"] for r in records}
+    return [(b.label, b.headline) for name, b in HPARAMS.items()
+            if name == BASE_METHOD or found & set(b.rows)]
+
+
+def _reference(table: int, ds: str, metric: str, row: str) -> float | None:
+    """The printed number a row is set against: the paper's own for VS-Boost's rows, the
+    number the paper quotes as published for another method (Tables 2 and 3)."""
+    method = method_of(row)
+    if method == BASE_METHOD:
+        return paper.value(table, ds, metric, row)
+    label = HPARAMS[method].label
+    quoted = [p for p in published.methods(table) if p.method == label] if table in (2, 3) else []
+    return quoted[0].value(ds, metric) if quoted else None
+
+
 def _gzsl_frame(records: list[dict], pairs: list[tuple[str, str]], table: int, protocol: str,
                 expected: int) -> pd.DataFrame:
     # Only real data gets a paper column: on synthetic or custom data a Δ against the paper would
@@ -67,39 +86,49 @@ def _gzsl_frame(records: list[dict], pairs: list[tuple[str, str]], table: int, p
             c = cell(records, ds, row, m, protocol, expected)
             line[m] = c.text()
             if with_paper:
-                ref = paper.value(table, ds, m, row)
+                ref = _reference(table, ds, m, row)
                 line.update({f"{m} paper": _paper_text(ref), f"{m} Δ": _delta(c, ref)})
         rows.append(line)
     return pd.DataFrame(rows)
 
 
+def _by_method(frame: pd.DataFrame, shown: list[tuple[str, str]]) -> pd.DataFrame:
+    """Without its ``row`` column, and with a ``method`` column when methods other than VS-Boost
+    have runs (a VS-Boost-only table keeps its layout)."""
+    if len(shown) > 1:
+        frame.insert(1, "method", [HPARAMS[method_of(row)].label for row in frame["row"]])
+    return frame.drop(columns="row")
+
+
 def table2(records: list[dict], protocol: str, expected: int | None = None) -> pd.DataFrame:
-    """GZSL U / S / H of the full model per dataset, paper number and Δ beside each."""
+    """GZSL U / S / H per dataset of each method's headline row (VS-Boost: the full model), the
+    printed number (the paper's, or the one it quotes for another method) and Δ beside each."""
     expected = expected or expected_seeds(records)
-    pairs = [(ds, "full") for ds in present(records, "dataset", DATASETS)]
-    return _gzsl_frame(records, pairs, 2, protocol, expected).drop(columns="row")
+    shown = headlines(records)
+    pairs = [(ds, row) for ds in present(records, "dataset", DATASETS) for _, row in shown]
+    return _by_method(_gzsl_frame(records, pairs, 2, protocol, expected), shown)
 
 
 def table3(records: list[dict], protocol: str, expected: int | None = None) -> pd.DataFrame:
-    """CZSL top-1 accuracy of the full model per dataset."""
+    """CZSL top-1 accuracy per dataset of each method's headline row."""
     expected = expected or expected_seeds(records)
+    shown = headlines(records)
     rows = []
     for ds in present(records, "dataset", DATASETS):
-        c = cell(records, ds, "full", "acc", protocol, expected)
-        ref = paper.value(3, ds, "acc")
-        judged = kind(records) in PAPER_KINDS
-        rows.append({"dataset": ds, "CZSL top-1": c.text()} | ({} if not judged else {
-            "paper": _paper_text(ref), "Δ": _delta(c, ref)}))
-    return pd.DataFrame(rows)
+        for _, row in shown:
+            c = cell(records, ds, row, "acc", protocol, expected)
+            ref = _reference(3, ds, "acc", row)
+            rows.append({"dataset": ds, "row": row, "CZSL top-1": c.text()}
+                        | ({} if kind(records) not in PAPER_KINDS else {
+                            "paper": _paper_text(ref), "Δ": _delta(c, ref)}))
+    return _by_method(pd.DataFrame(rows), shown)
 
 
 def table4(records: list[dict], protocol: str, expected: int | None = None) -> pd.DataFrame:
-    """Ablation: every row (plain, sml, rml, full) x dataset, U / S / H."""
+    """Ablation: every row of VS-Boost (plain, sml, rml, full) x dataset, U / S / H."""
     expected = expected or expected_seeds(records)
-    rows = present(records, "row", ROWS)
-    rows += [r for r in ROWS if r not in rows]  # every ablation row, done or not
-    pairs = [(ds, row) for ds in present(records, "dataset", DATASETS)
-             for row in sorted(rows, key=_order(ROWS))]
+    rows = list(ROWS)  # every ablation row, done or not; other methods are not its rows
+    pairs = [(ds, row) for ds in present(records, "dataset", DATASETS) for row in rows]
     return _gzsl_frame(records, pairs, 4, protocol, expected)
 
 
@@ -140,6 +169,32 @@ def _gain_text(records, ds, row, base, metric, protocol, expected) -> str:
     return iv.text() + (" *" if iv.excludes_zero else "")
 
 
+# ===== VS-Boost against another method rerun here (paired by seed index) =====
+METHOD_PAIRS_FOOTNOTE = (
+    f"Difference = mean over seed indices of VS-Boost full − the method (the runs of the same "
+    f"seed index: the same seed), in points, with its {int(100 * stats.CONFIDENCE)}% "
+    f"{stats.METHOD} interval and (n) the number of pairs; * marks an interval that excludes 0. "
+    "The two methods share the data, seeds, evaluation and protocols, not their training "
+    "batches, which each method draws its own way.")
+
+
+def method_pairs(records: list[dict], protocol: str, expected: int | None = None) -> pd.DataFrame:
+    """Per dataset and other method rerun here: VS-Boost full − that method's headline row on
+    U, S and H, paired by seed index, with its interval (:func:`bench.stats.paired`)."""
+    expected = expected or expected_seeds(records)
+    base = HPARAMS[BASE_METHOD].headline
+    lines = []
+    for ds in present(records, "dataset", DATASETS):
+        for label, row in headlines(records):
+            if row == base:
+                continue
+            line = {"dataset": ds, "difference": f"VS-Boost {base} − {label}"}
+            for m in GZSL:
+                line[m] = _gain_text(records, ds, base, row, m, protocol, expected)
+            lines.append(line)
+    return pd.DataFrame(lines)
+
+
 def printed(table: int, records: list[dict], expected: int | None = None) -> pd.DataFrame:
     """Table 2 or 3 as printed in the paper (the other methods as published, not rerun, and the
     paper's VS-Boost row), the reproduced VS-Boost row under each protocol, and the rank of each
@@ -151,10 +206,20 @@ def printed(table: int, records: list[dict], expected: int | None = None) -> pd.
     def name(ds, m):
         return f"{ds} {m}" if table == 2 else ds
 
-    lines = [dict(zip(head, (p.method, str(p.year), p.kind, "as published, not rerun"),
-                      strict=True))
-             | {name(ds, m): _paper_text(p.value(ds, m)) for ds, m in columns}
-             for p in published.methods(table)]
+    rerun = {HPARAMS[method_of(row)].label: row for _, row in headlines(records)}
+    lines = []
+    for p in published.methods(table):
+        lines.append(dict(zip(head, (p.method, str(p.year), p.kind, "as published, not rerun"),
+                              strict=True))
+                     | {name(ds, m): _paper_text(p.value(ds, m)) for ds, m in columns})
+        if p.method in rerun:  # rerun here: same data, seeds, budgets and protocols as VS-Boost
+            for protocol in PROTOCOLS:
+                line = dict(zip(head, (p.method, "", "", f"rerun here, `{protocol}` protocol"),
+                                strict=True))
+                for ds, m in columns:
+                    c = cell(records, ds, rerun[p.method], m, protocol, expected)
+                    line[name(ds, m)] = f"{c.mean:.1f}" if c.complete else c.text()
+                lines.append(line)
     lines.append(dict(zip(head, ("VS-Boost", "2023", "", "the paper, as printed"), strict=True))
                  | {name(ds, m): _paper_text(paper.value(table, ds, m)) for ds, m in columns})
     ranks = []
@@ -180,13 +245,11 @@ PRINTED_FOOTNOTE = (
     "early CZSL or recent GZSL method. A reproduced cell is the mean over seeds (spread and n in "
     "the tables above). Rank r/N: the reproduced mean's place among the N − 1 other methods with "
     "a number in that column (the paper's own VS-Boost row not counted), 1 = best.")
+RERUN_NOTE = ("Rows marked 'rerun here' are the exception: that method trained by this suite on "
+              "the same data, seeds, budgets and protocols as the reproduction; ranks count only "
+              "the published numbers.")
 GXE_NOTE = ("GXE's APY U is not legible in the copy of the paper read here (S 74.0 and H 39.0 "
             "imply about 26.5); it is shown as —.")
-
-
-def _order(order: Iterable[str]):
-    order = list(order)
-    return lambda x: (order.index(x), x) if x in order else (len(order), x)
 
 
 def per_seed(records: list[dict], metric_of_row: dict[str, str],
@@ -283,12 +346,23 @@ def _verification(records: list[dict]) -> list[tuple[str, str]]:
 
 
 def hyperparameters(records: list[dict]) -> str:
-    """The settings the runs used, per dataset (its most common config), and where each default
-    comes from (``vsboost.config.defaults``). A value the run changed (its recorded deviations)
-    says so; a value that is not today's default but was not changed by the run says that the
-    default has changed since."""
+    """The settings the runs used, one table per method with runs (titled by the method when
+    there are several): :func:`method_hyperparameters`."""
+    methods = [m for m in HPARAMS if any(method_of(r["key"]["row"]) == m for r in records)]
+    if len(methods) == 1:
+        return method_hyperparameters(records, methods[0])
+    return "\n\n".join(f"### {HPARAMS[m].label}\n\n" + method_hyperparameters(
+        [r for r in records if method_of(r["key"]["row"]) == m], m) for m in methods)
+
+
+def method_hyperparameters(records: list[dict], method: str) -> str:
+    """The settings the runs of one method used, per dataset (its most common config), and where
+    each default comes from (``vsboost.config.defaults``). A value the run changed (its recorded
+    deviations) says so; a value that is not today's default but was not changed by the run says
+    that the default has changed since."""
     datasets = present(records, "dataset", DATASETS)
-    skip = ("dataset", "row", "profile")  # in the table's rows and the provenance already
+    # in the table's rows, its title and the provenance already
+    skip = ("dataset", "row", "profile", "method")
     configs, sources, changed = {}, {}, {}
     for ds in datasets:
         mine = [r.get("config") or {} for r in records if r["key"]["dataset"] == ds]
@@ -300,7 +374,8 @@ def hyperparameters(records: list[dict]) -> str:
         # keep the Config field order (grouped by topic) of a record, not alphabetical order
         configs[ds] = {k: common[k] for k in mine[0] if k in common} | common
         try:
-            sources[ds] = defaults(ds, Counter(c.get("profile") for c in mine).most_common(1)[0][0])
+            sources[ds] = defaults(ds, Counter(c.get("profile") for c in mine).most_common(1)[0][0],
+                                   method)
         except ConfigError:
             sources[ds] = {}
     keys = list(dict.fromkeys(k for ds in datasets for k in configs[ds]))
@@ -359,10 +434,14 @@ def render(table: int, records: list[dict], name: str, expected: int | None = No
     data = kind(records)
     expected = expected or expected_seeds(records)
     build, what, headline = {
-        2: (table2, "GZSL U / S / H, full model", {"full": "H"}),
-        3: (table3, "CZSL top-1 accuracy on unseen classes, full model", {"full": "acc"}),
+        2: (table2, "GZSL U / S / H, full model",
+            {row: "H" for _, row in headlines(records)}),
+        3: (table3, "CZSL top-1 accuracy on unseen classes, full model",
+            {row: "acc" for _, row in headlines(records)}),
         4: (table4, "ablation, GZSL U / S / H per row", {r: "H" for r in ROWS}),
     }[table]
+    if table in (2, 3) and len(headlines(records)) > 1:
+        what = what.replace("full model", "each method's headline row (VS-Boost: full model)")
     title = kind_title(data)
     out = [f"# Table {table} — {what} — {title}", ""]
     if data == "rehearsal":
@@ -387,12 +466,18 @@ def render(table: int, records: list[dict], name: str, expected: int | None = No
     if table in (2, 3) and data in PAPER_KINDS:
         out += [f"## Table {table} as printed, with the reproduction", "",
                 markdown(printed(table, records, expected)), "",
-                PRINTED_FOOTNOTE + (" " + GXE_NOTE if table == 2 else ""), ""]
+                PRINTED_FOOTNOTE + (" " + GXE_NOTE if table == 2 else "")
+                + (" " + RERUN_NOTE if len(headlines(records)) > 1 else ""), ""]
     if table == 4:
         for protocol, label in PROTOCOLS.items():
             out += [f"## Paired gains over seeds, {label}", "",
                     markdown(gains(records, protocol, expected)), ""]
         out += [GAINS_FOOTNOTE, ""]
+    if table == 2 and len(headlines(records)) > 1:
+        for protocol, label in PROTOCOLS.items():
+            out += [f"## VS-Boost against the methods rerun here, paired over seeds, {label}", "",
+                    markdown(method_pairs(records, protocol, expected)), ""]
+        out += [METHOD_PAIRS_FOOTNOTE, ""]
     ref = reference_frame(records, references or [])
     if not ref.empty:
         among = ("the unseen classes only (CZSL)" if table == 3

@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 from bench.perf import perf  # noqa: E402
 from bench.perf.measure import shaped_benchmark  # noqa: E402
 from vsboost.config import DATASETS, ROWS, make_config  # noqa: E402
-from vsboost.train import VSBoost, train  # noqa: E402
+from vsboost.methods.vsboost import VSBoost  # noqa: E402
+from vsboost.train import train  # noqa: E402
 
 SEEDS = 5  # the default seeds per job, trained stacked
 

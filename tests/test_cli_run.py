@@ -92,7 +92,8 @@ def test_table2_trains_what_is_missing_then_writes_the_report(tmp_path, data_roo
 
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "XYZ", "--row", "full"], "expected one of APY, AWA2, CUB, FLO, SUN, found XYZ"),
-    (["--dataset", "APY", "--row", "best"], "expected one of plain, sml, rml, full, found best"),
+    (["--dataset", "APY", "--row", "best"],
+     "expected one of plain, sml, rml, full, fclswgan, found best"),
     (["--dataset", "APY", "--row", "full", "--seed-index", "-1"], "'--seed-index'"),
     (["--dataset", "APY", "--row", "full", "--set", "epochs=3"], "unknown config key 'epochs'"),
     (["--dataset", "APY", "--row", "full", "--set", "gan_epochs=ten"], "expected int"),
@@ -185,3 +186,9 @@ def test_without_a_measurement_of_this_device_the_projection_says_it_is_an_estim
     assert not any("smoke" in line for line in said)  # the hint is for CPUs
     (tmp_path / "perf-cpu.json").write_text("[1, 2]")  # not bench perf's
     assert "no bench perf measurement" in forecast.lines([job], "cpu", tmp_path)[0]
+def test_a_sweep_refuses_rows_of_another_method_naming_the_fix(tmp_path, data_root):
+    result = bench("sweep", "--method", "fclswgan", "-r", "full", "-d", "APY", "--seeds", "1",
+                   "--data-root", data_root, "--results", tmp_path / "results")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "expected rows of fclswgan (fclswgan), found full of vsboost" in result.stderr
+    assert "--method vsboost" in result.stderr and not (tmp_path / "results").exists()

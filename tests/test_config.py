@@ -1,6 +1,5 @@
 """The registry, overrides and their refusals, run keys, training budgets."""
 
-import dataclasses
 import re
 
 import pytest
@@ -11,7 +10,6 @@ from vsboost.config import (
     DATASETS,
     KEY_SCHEMA_1,
     TRAINVAL,
-    Config,
     ConfigError,
     budgets,
     defaults,
@@ -127,19 +125,17 @@ def test_the_current_run_key_is_pinned_and_ignores_checkpoint_every(key):
     assert make_config(*key, overrides={**then, "tau": 0.3}).hash() != SCHEMA_2_HASHES[key]
 
 
-def test_adding_a_field_later_leaves_the_hash_of_existing_configs_alone(monkeypatch):
-    @dataclasses.dataclass(frozen=True)
-    class Later(Config):
-        new_knob: int = 3
-
+@pytest.mark.parametrize("row", ["full", "fclswgan"])
+def test_adding_a_field_later_leaves_the_hash_of_existing_configs_alone(monkeypatch, row):
+    old = make_config("CUB", row)
     monkeypatch.setitem(ADDED_FIELDS, "new_knob", 3)
-    old = make_config("CUB", "full")
-    assert Later(**old.to_dict(), new_knob=3).hash() == old.hash()
-    assert Later(**old.to_dict(), new_knob=4).hash() != old.hash()
+    monkeypatch.setitem(config.HPARAMS[old.method].common, "new_knob", (3, "choice"))
+    assert make_config("CUB", row).hash() == old.hash()
+    assert make_config("CUB", row, overrides={"new_knob": 4}).hash() != old.hash()
 
 
 def test_every_field_is_in_key_schema_1_or_registered_as_added(monkeypatch):
-    fields = [f.name for f in dataclasses.fields(Config)]
+    fields = list(make_config("CUB", "full").to_dict())
     assert set(fields) == set(KEY_SCHEMA_1) | set(ADDED_FIELDS)
     assert not set(KEY_SCHEMA_1) & set(ADDED_FIELDS)
     monkeypatch.delitem(ADDED_FIELDS, "tf32")
@@ -166,3 +162,44 @@ def test_generator_updates_are_epochs_times_steps_per_epoch():
     assert table["SUN"]["epoch_steps"] == 10320 // (64 * 2)
     assert all(row["updates"] == row["gan_epochs"] * row["epoch_steps"] for row in table.values())
     assert config.budgets("smoke")["CUB"]["epoch_steps"] == 10
+
+
+# ===== methods =====
+
+def test_a_default_vsboost_config_keeps_the_run_ids_of_the_committed_demo():
+    """The `method` key enters the run key only for methods other than VS-Boost: the config
+    hashes of results/demo (made before methods were plug-ins) are still the ones made today."""
+    demo = {("APY", "full"): "b05444902dc8", ("AWA2", "plain"): "87a9c356015f",
+            ("CUB", "sml"): "2b5ae85c530c", ("FLO", "rml"): "bcd9a7cd9519"}
+    for (ds, row), chash in demo.items():
+        assert make_config(ds, row, "smoke").hash() == chash
+        assert make_config(ds, row, "smoke").method == "vsboost"
+
+
+def test_another_method_keys_on_its_method_and_every_setting_but_checkpoint_every():
+    cfg = make_config("APY", "fclswgan", "smoke")
+    assert cfg.method == "fclswgan" and cfg.hash() != make_config("APY", "plain", "smoke").hash()
+    assert make_config("APY", "fclswgan", "smoke", {"cls_weight": 0.5}).hash() != cfg.hash()
+    assert make_config("APY", "fclswgan", "smoke", {"checkpoint_every": 2}).hash() == cfg.hash()
+    with pytest.raises(ConfigError, match="unknown config key 'tau'"):
+        make_config("APY", "fclswgan", overrides={"tau": 0.2})
+
+
+def test_fclswgan_defaults_name_their_source_and_share_the_final_classifier():
+    for ds in DATASETS:
+        for profile in ("paper", "smoke", "regress"):
+            table = defaults(ds, profile, "fclswgan")
+            for key, (_, source) in table.items():
+                assert source.split(":")[0].split()[0] in ("paper", "lineage", "choice"), key
+            vs = defaults(ds, profile)
+            for key in ("cls_epochs", "cls_lr", "cls_batch", "cls_beta1", "eval_every", "dtype"):
+                assert table[key] == vs[key], key
+
+
+def test_rows_are_unique_across_methods_and_name_their_method():
+    assert config.all_rows() == ("plain", "sml", "rml", "full", "fclswgan")
+    assert config.method_of("sml") == "vsboost" and config.rows_of("fclswgan") == ("fclswgan",)
+    with pytest.raises(ConfigError, match="taken"):
+        config.register_hparams("copy", config.FCLSWGAN)
+    with pytest.raises(ConfigError, match="unknown row 'nope'"):
+        make_config("APY", "nope")

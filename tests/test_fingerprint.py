@@ -11,7 +11,8 @@ from bench import store
 from bench.cli import cli
 from vsboost import fingerprint
 
-TRAIN = (Path(fingerprint.__file__).parent / "train.py").read_text()
+# VS-Boost's own module, where its loss assembly lives (one of the modules fingerprinted).
+TRAIN = (Path(fingerprint.__file__).parent / "methods" / "vsboost.py").read_text()
 LINE = "        loss = h.new_zeros(self.members)\n"
 TINY = ["gan_epochs=1", "steps_per_epoch=1", "hidden=16", "enc_dim=16", "syn_num=5",
         "cls_epochs=1", "n_way=2", "k_shot=4"]
@@ -19,9 +20,9 @@ TINY = ["gan_epochs=1", "steps_per_epoch=1", "hidden=16", "enc_dim=16", "syn_num
 
 def test_comments_docstrings_and_layout_leave_the_fingerprint_unchanged():
     assert LINE in TRAIN
-    reworded = TRAIN.replace('"""One VS-Boost training', '"""A VS-Boost training, reworded', 1)
+    reworded = TRAIN.replace('"""VS-Boost (Li et al.', '"""VS-Boost, reworded (Li et al.', 1)
     commented = TRAIN.replace(LINE, "        # a comment\n" + LINE.rstrip() + "  # why\n\n", 1)
-    requoted = TRAIN.replace('out.pop("features")', "out.pop( 'features' )")
+    requoted = TRAIN.replace('name = "vsboost"', "name = ( 'vsboost' )")
     for same in (reworded, commented, requoted):
         assert same != TRAIN
         assert fingerprint.syntax(same) == fingerprint.syntax(TRAIN)
@@ -51,7 +52,7 @@ def test_a_sweep_after_a_code_change_retrains_and_keeps_the_old_run_aside(
     assert first.exit_code == 0, first.output
     (run,) = store.run_dirs(tmp_path / "s")
     old = json.loads((run / store.RECORD).read_text())
-    assert old["provenance"]["code"] == fingerprint.code()
+    assert old["provenance"]["code"] == fingerprint.of_method("vsboost")
     assert "-> 0 to run" in sweep(data_root, tmp_path).output  # same code: reused
 
     monkeypatch.setattr(fingerprint, "code", lambda modules=None: "f" * 64)  # the edited code
@@ -73,7 +74,7 @@ def test_a_record_naming_no_code_counts_as_other_code(tmp_path, data_root):
     record = json.loads((run / store.RECORD).read_text())
     del record["provenance"]["code"]
     (run / store.RECORD).write_text(json.dumps(record))
-    assert store.status_of(run, fingerprint.code()) == store.OTHER_CODE
+    assert store.status_of(run, fingerprint.of_method("vsboost")) == store.OTHER_CODE
     assert store.status_of(run) == "done"
 
 

@@ -1,7 +1,7 @@
 """Behaviour of the method itself, observed through the trainer's own code path.
 
-Each test drives :class:`vsboost.train.VSBoost` (or the public evaluation functions) on tiny
-synthetic data and watches what the trainer hands to its loss functions, which networks it
+Each test drives :class:`vsboost.methods.vsboost.VSBoost` (or the public evaluation functions)
+on tiny synthetic data and watches what the trainer hands to its loss functions, which networks it
 builds and updates, and what the evaluation reports. The expectations are hard-coded facts of
 the method (Table 4's rows, eq. 3 and 7's targets, per-class accuracy, H-based selection), so a
 wrong entry in the configuration or a wrong index in the trainer fails here.
@@ -16,11 +16,11 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-import vsboost.train as vtrain
+import vsboost.methods.vsboost as vtrain
 from vsboost import evaluate
 from vsboost.config import make_config
 from vsboost.data import load
-from vsboost.train import VSBoost
+from vsboost.methods.vsboost import VSBoost
 
 CPU = torch.device("cpu")
 # Tiny networks and one short epoch: each VSBoost here builds and steps in milliseconds.
@@ -41,7 +41,7 @@ def model_for(data, row: str, seed: int = 0, **overrides) -> VSBoost:
     return VSBoost(data, cfg, [seed], CPU)
 
 
-def one_iteration(model: VSBoost) -> torch.Tensor:
+def one_iteration(model: VSBoost) -> dict[str, torch.Tensor]:
     episodes, _ = model.draw_epoch()
     return model.iteration(episodes[:, 0])
 
@@ -61,7 +61,7 @@ def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
 
 
 class Spy:
-    """Stands in for a module-level loss function of vsboost.train: records its arguments,
+    """Stands in for a module-level loss function of vsboost.methods.vsboost: records its arguments,
     delegates to the real function and optionally scales what it returns."""
 
     def __init__(self, real, scale: float = 1.0):
@@ -218,10 +218,11 @@ def test_each_row_builds_and_trains_exactly_its_branches(apy, monkeypatch, row):
 
 
 def test_only_rows_with_a_metric_branch_report_a_metric_loss(apy):
-    # The row's losses as reported by the iteration: column 2 is the metric loss on real features.
-    losses = {row: one_iteration(model_for(apy, row))[0] for row in ("plain", "sml", "rml")}
-    assert float(losses["plain"][2]) == 0.0 and float(losses["plain"][3]) == 0.0
-    assert float(losses["sml"][2]) > 0 and float(losses["rml"][2]) > 0
+    # The row's losses as reported by the iteration, by name.
+    losses = {row: one_iteration(model_for(apy, row)) for row in ("plain", "sml", "rml")}
+    plain = losses["plain"]
+    assert float(plain["loss_metric"][0]) == 0.0 and float(plain["loss_metric_fake"][0]) == 0.0
+    assert float(losses["sml"]["loss_metric"][0]) > 0 and float(losses["rml"]["loss_metric"][0]) > 0
 
 
 # ===== which step updates which network =====
@@ -284,7 +285,7 @@ def test_gradient_penalty_weight_reaches_the_critic_update(apy, monkeypatch):
     def run(gp_weight: float):
         model = model_for(apy, "plain", seed=5, gp_weight=gp_weight)
         losses = one_iteration(model)
-        return snapshot(model.D), float(losses[0, 0])
+        return snapshot(model.D), float(losses["loss_d"][0])
 
     d0, loss0 = run(0.0)
     d10, loss10 = run(10.0)

@@ -7,7 +7,7 @@ import torch
 from vsboost import evaluate, synthetic
 from vsboost.config import COMMON, make_config
 from vsboost.data import load
-from vsboost.train import VSBoost
+from vsboost.methods.vsboost import VSBoost
 
 TINY = {"hidden": "16", "enc_dim": "16", "syn_num": "5", "n_way": "2", "k_shot": "4"}
 
@@ -70,7 +70,7 @@ def test_a_loss_weight_scales_its_metric_loss_of_eq_8(apy, row, weight):
         cfg = make_config("APY", row, "smoke", {**TINY, "steps_per_epoch": "1", weight: value})
         m = VSBoost(apy, cfg, [1], torch.device("cpu"))
         episodes, _ = m.draw_epoch()
-        return float(m.iteration(episodes[:, 0])[0, 2])  # L_metric on real features
+        return float(m.iteration(episodes[:, 0])["loss_metric"][0])  # on real features
 
     # the same draws (the weight redraws nothing), so the ratio is the weight exactly
     assert first_metric_loss("0.5") == pytest.approx(0.5 * first_metric_loss("1"), rel=1e-6)

@@ -285,3 +285,38 @@ def test_provenance_names_the_uncommitted_code_changes_a_run_was_made_with():
     text = tables.provenance([dirty, record(seed_index=1)], "x")
     assert "abc + uncommitted changes to vsboost/train.py (1)" in text
     assert "abc (1)" in text
+
+
+# ===== another method rerun beside VS-Boost =====
+
+def with_fclswgan(vs=(0.60, 0.62), other=(0.50, 0.55)):
+    return ([record("CUB", "full", i, H=h) for i, h in enumerate(vs)]
+            + [record("CUB", "fclswgan", i, H=h, config_hash="bbbbbbbbbbbb")
+               for i, h in enumerate(other)])
+
+
+def test_table2_shows_each_methods_headline_row_against_its_published_number():
+    frame = tables.table2(with_fclswgan(), "paper")
+    assert list(frame["method"]) == ["VS-Boost", "f-CLSWGAN"]
+    assert list(frame["H"]) == ["61.0 ± 1.4 (2)", "52.5 ± 3.5 (2)"]
+    # f-CLSWGAN's CUB H as the paper quotes it: 49.7; VS-Boost's own: the paper's full row.
+    assert list(frame["H paper"])[1] == "49.7" and list(frame["H Δ"])[1] == "+2.8"
+    assert "method" not in tables.table2(with_fclswgan()[:2], "paper")  # VS-Boost alone
+
+
+def test_printed_table2_shows_the_rerun_under_the_published_row():
+    frame = tables.printed(2, with_fclswgan())
+    published = frame.index[frame["method"].eq("f-CLSWGAN")].tolist()
+    assert list(frame.loc[published, "source"]) == [
+        "as published, not rerun", "rerun here, `paper` protocol", "rerun here, `last` protocol"]
+    assert frame.loc[published[1], "CUB H"] == "52.5"
+
+
+def test_vsboost_minus_another_method_is_paired_by_seed_index():
+    # Paired differences 0.10 and 0.07 (points 10 and 7): mean 8.5, t(0.975, 1) * sd / sqrt(2)
+    # = 12.706 * 2.121 / 1.414 = 19.06.
+    frame = tables.method_pairs(with_fclswgan(), "paper")
+    assert list(frame["difference"]) == ["VS-Boost full − f-CLSWGAN"]
+    assert frame["H"][0] == "+8.5 [-10.6, +27.6] (2)"
+    unpaired = with_fclswgan()[:2] + [record("CUB", "fclswgan", 5, H=0.5)]
+    assert tables.method_pairs(unpaired, "paper", expected=6)["H"][0] == "— runs missing"

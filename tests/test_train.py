@@ -10,7 +10,8 @@ from vsboost import runtime
 from vsboost import train as vtrain
 from vsboost.config import ROWS, make_config
 from vsboost.data import load
-from vsboost.train import CheckpointError, VSBoost, train
+from vsboost.methods.vsboost import VSBoost
+from vsboost.train import CheckpointError, train
 
 # Small enough for seconds per training, large enough to learn (choice).
 TINY = {"hidden": 64, "enc_dim": 64, "n_way": 8, "k_shot": 8, "steps_per_epoch": 0,
@@ -282,7 +283,7 @@ def test_the_relation_probe_draws_no_randomness_and_exists_only_with_rml(apy, ro
     scores = model.relation_scores()
     after = {name: [g.get_state() for g in gens] for name, gens in model.rng.items()}
     assert all(torch.equal(a, b) for name in before for a, b in zip(before[name], after[name]))
-    if not cfg.rml:
+    if not cfg.settings["rml"]:
         assert scores is None
         return
     assert scores.shape == (2, 2) and bool(((scores > 0) & (scores < 1)).all())

@@ -11,18 +11,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from vsboost import settings, synthetic
-from vsboost.config import PROFILES, ROWS, make_config, parse_override, seed_for
+from vsboost import methods, settings, synthetic
+from vsboost.config import PROFILES, all_rows, make_config, parse_override, seed_for
 from vsboost.data import load
 from vsboost.errors import UserError
-from vsboost.sampler import check_episodes
 from vsboost.train import resolve_device, train
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m vsboost", description=__doc__)
     p.add_argument("--dataset", default="CUB", help="APY, AWA2, CUB, FLO or SUN (default CUB)")
-    p.add_argument("--row", default="full", choices=list(ROWS), help="ablation row (default full)")
+    p.add_argument("--row", default="full", choices=list(all_rows()),
+                   help="a row of any method: VS-Boost's ablation rows or fclswgan (default full)")
     p.add_argument("--seed-index", type=int, default=0, help="seed index (default 0)")
     p.add_argument("--profile", default="smoke", choices=list(PROFILES),
                    help="paper defaults or the small smoke profile (default smoke)")
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             root = settings.synthetic_root()
             synthetic.ensure(root, [cfg.dataset])
         data = load(root, args.dataset, normalize_sent=cfg.normalize_sent)
-        check_episodes(data.train_y, cfg.n_way, cfg.k_shot, cfg.sample_with_replacement)
+        methods.get(cfg.method).check(data, cfg)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

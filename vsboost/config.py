@@ -5,22 +5,27 @@ Sources (defined in docs/README.md, "Source tags"): ``paper`` (the VS-Boost pape
 CE-GZSL, TF-VAEGAN, FREE), ``choice`` (ours). A ``lineage`` tag names the repository and the
 file it was read from (docs/decisions.md gives the full tables).
 
-``make_config(dataset, row, profile, overrides)`` is the only way to build a :class:`Config`; it
-refuses unknown keys, wrong types and out-of-range values with a one-line :class:`ConfigError`.
+Every method has one block here (:class:`Hyperparameters`, the registry :data:`HPARAMS`, in the
+manner of DomainBed's ``hparams_registry``): VS-Boost's is made of the tables below (``ROWS``,
+``COMMON``, ``PER_DATASET``, ``SMOKE``...), f-CLSWGAN's is ``FCLSWGAN``; docs/methods.md.
+
+``make_config(dataset, row, profile, overrides)`` is the only way to build a :class:`Config` (the
+row names its method); it refuses unknown keys, wrong types and out-of-range values with a
+one-line :class:`ConfigError`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vsboost.errors import UserError
 
 DATASETS = ("APY", "AWA2", "CUB", "FLO", "SUN")
+BASE_METHOD = "vsboost"  # the suite's own method: its key schema is KEY_SCHEMA
 
 # Table 4 of the paper: which metric-learning branches each ablation row trains.
 ROWS = {
@@ -44,64 +49,37 @@ class ConfigError(UserError):
 
 @dataclass(frozen=True)
 class Config:
+    """One run's settings: its dataset, row and profile, and the values of its method's
+    hyperparameters (the keys of the method's block in :data:`HPARAMS`), read as attributes
+    (``cfg.gan_epochs``). ``method`` follows from the row: row names are unique across methods."""
+
     dataset: str
     row: str
     profile: str
-    # ---- episodes (paper §4: "N way, K shot") ----
-    n_way: int
-    k_shot: int
-    steps_per_epoch: int  # 0 = |trainval| // (N*K), i.e. one pass over trainval per epoch
-    sample_with_replacement: bool  # False: a class with fewer than K images is an error
-    # ---- networks (paper §4, docs/method.md) ----
-    hidden: int  # hidden units of G, D and R
-    enc_dim: int  # output width of the encoder E (= classifier input)
-    noise_dim: int  # 0 = attribute dimension (lineage)
-    # ---- optimisation ----
-    gan_epochs: int
-    lr_gan: float
-    lr_metric: float
-    beta1: float  # Adam β₁ of G, D and the metric nets E, R, F (not the final classifiers)
-    critic_steps: int
-    gp_weight: float
-    # ---- metric losses (paper eq. 3-7) ----
-    tau: float
-    sml_over: str  # "all" (S+U class embeddings) or "seen"
-    sml_cosine: bool
-    metric_on_fake: bool  # also apply SML/RML to E(G(z,a)) at the generator step
-    normalize_sent: bool  # L2-normalise CUB sentence embeddings per class
-    # ---- final classifier and evaluation (paper §3.7, lineage) ----
-    syn_num: int
-    cls_epochs: int
-    cls_lr: float
-    cls_batch: int  # 0 = syn_num (lineage)
-    eval_every: int  # evaluate after every k-th generator epoch (and always after the last)
-    # ---- reliability ----
-    checkpoint_every: int  # 0 = never
-    # ---- fields added after key schema 1 (see ADDED_FIELDS) ----
-    tf32: bool  # allow TF32 tensor-core float32 matmuls and convolutions on CUDA (runtime.py)
-    beta2: float  # Adam β₂ of G, D and E, R, F
-    cls_beta1: float  # Adam betas of the final classifiers (evaluate.py)
-    cls_beta2: float
-    init_std: float  # N(0, init_std) initial weights of every linear layer, zero bias
-    leak: float  # negative slope of every LeakyReLU (G, D, E, R)
-    dtype: str  # "float32" or "float64": the floating-point type of every network and feature
-    sml_weight: float  # λ of L_SM in eq. 8 (E, R and, through metric_on_fake, G)
-    rml_weight: float  # λ of L_RM in eq. 8 (E, F and, through metric_on_fake, G)
+    values: dict[str, Any]
 
     @property
-    def sml(self) -> bool:
-        return ROWS[self.row]["sml"]
+    def method(self) -> str:
+        return method_of(self.row)
 
     @property
-    def rml(self) -> bool:
-        return ROWS[self.row]["rml"]
+    def settings(self) -> dict[str, Any]:
+        """What the row switches on in its method (VS-Boost: its SML and RML branches)."""
+        return HPARAMS[self.method].rows[self.row]
 
-    @property
-    def uses_encoder(self) -> bool:
-        return self.sml or self.rml
+    def __getattr__(self, name: str) -> Any:
+        # Only for a method's settings; dunders and `values` itself (absent while unpickling)
+        # are ordinary missing attributes.
+        if name.startswith("__") or name == "values":
+            raise AttributeError(name)
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(f"{self.method} has no setting {name!r}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"dataset": self.dataset, "row": self.row, "profile": self.profile,
+                "method": self.method, **self.values}
 
     def hash(self, schema: int | None = None) -> str:
         """Short hash of the settings: the part of a run's key that says 'same settings'.
@@ -110,13 +88,19 @@ class Config:
         (:data:`KEY_SCHEMA`, the current one, unless ``schema`` names an older one: the hash an
         old record was made with stays computable), and a later field only when its value
         differs from the value it was introduced with, so a config that does not use a new field
-        keeps the run id it had before the field existed.
+        keeps the run id it had before the field existed. VS-Boost's key schema is the tuple of
+        its fields; another method keys on all its fields but those that never change a result
+        (:data:`UNKEYED`), ``method`` among them, so that no two methods share a run id.
         """
         values = self.to_dict()
-        unknown = set(values) - set(KEY_SCHEMA_1) - set(ADDED_FIELDS)
-        if unknown:
-            raise ConfigError(f"config fields {sorted(unknown)} are missing from ADDED_FIELDS")
-        keyed = {k: values[k] for k in KEY_SCHEMAS[schema or KEY_SCHEMA]}
+        if self.method == BASE_METHOD:
+            unknown = set(values) - set(KEY_SCHEMA_1) - set(ADDED_FIELDS)
+            if unknown:
+                raise ConfigError(f"config fields {sorted(unknown)} are missing from ADDED_FIELDS")
+            base = KEY_SCHEMAS[schema or KEY_SCHEMA]
+        else:
+            base = [k for k in values if k not in ADDED_FIELDS and k not in UNKEYED]
+        keyed = {k: values[k] for k in base}
         keyed.update({k: values[k] for k, intro in ADDED_FIELDS.items()
                       if k in values and values[k] != intro})
         blob = json.dumps(keyed, sort_keys=True).encode()
@@ -125,7 +109,7 @@ class Config:
     def deviations(self) -> dict[str, dict[str, Any]]:
         """``{key: {"value": v, "default": d}}`` for every setting that differs from the default
         of its (dataset, profile): what a run changed on purpose, for its record."""
-        table = defaults(self.dataset, self.profile)
+        table = defaults(self.dataset, self.profile, self.method)
         return {k: {"value": getattr(self, k), "default": d}
                 for k, (d, _) in table.items() if getattr(self, k) != d}
 
@@ -147,6 +131,8 @@ KEY_SCHEMA_1 = (
 KEY_SCHEMA_2 = tuple(k for k in KEY_SCHEMA_1 if k != "checkpoint_every")
 KEY_SCHEMAS = {1: KEY_SCHEMA_1, 2: KEY_SCHEMA_2}
 KEY_SCHEMA = 2
+# What never changes what a run trains to, for every method (see KEY_SCHEMA_2).
+UNKEYED = frozenset(KEY_SCHEMA_1) - frozenset(KEY_SCHEMA_2)
 # Every field added later, with the value it was introduced with: the value that reproduces what
 # runs did before the field existed. It enters the hash only when a config's value differs.
 ADDED_FIELDS: dict[str, Any] = {
@@ -155,6 +141,7 @@ ADDED_FIELDS: dict[str, Any] = {
     "beta2": 0.999, "cls_beta1": 0.5, "cls_beta2": 0.999, "init_std": 0.02, "leak": 0.2,
     "dtype": "float32",  # the trainer ran in float32 before it was a setting
     "sml_weight": 1.0, "rml_weight": 1.0,  # eq. 8's unit weights, hard-coded in train.py before
+    "method": "vsboost",  # VS-Boost was the only method before methods were plug-ins
 }
 
 
@@ -292,15 +279,133 @@ SMOKE_PER_DATASET: dict[str, dict[str, tuple[Any, str]]] = {
 }
 
 
+@dataclass(frozen=True)
+class Hyperparameters:
+    """One method's block of the registry, in the manner of DomainBed's ``hparams_registry``
+    (one block per algorithm): its rows (their names are unique across methods), and every
+    hyperparameter as ``{key: (value, source)}``, shared by all datasets (``common``), per
+    dataset, and what the ``smoke`` and ``regress`` profiles change. ``label``: its name in
+    reports; ``headline``: the row that Tables 2 and 3 report; ``batch_keys``: the settings
+    whose product is the number of training images of one critic step."""
+
+    label: str
+    headline: str
+    rows: dict[str, dict[str, Any]]
+    common: dict[str, tuple[Any, str]]
+    per_dataset: dict[str, dict[str, tuple[Any, str]]]
+    batch_keys: tuple[str, ...]
+    smoke: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    smoke_per_dataset: dict[str, dict[str, tuple[Any, str]]] = field(default_factory=dict)
+    regress: dict[str, tuple[Any, str]] = field(default_factory=lambda: dict(REGRESS))
+    regress_per_dataset: dict[str, dict[str, tuple[Any, str]]] = field(default_factory=dict)
+
+
+VSBOOST = Hyperparameters(label="VS-Boost", headline="full", rows=ROWS, common=COMMON,
+                          per_dataset=PER_DATASET, batch_keys=("n_way", "k_shot"), smoke=SMOKE,
+                          smoke_per_dataset=SMOKE_PER_DATASET, regress=REGRESS,
+                          regress_per_dataset=REGRESS_PER_DATASET)
+
+# ---- f-CLSWGAN (Xian et al., CVPR 2018), rerun beside VS-Boost (vsboost/methods/fclswgan.py) ----
+# Its per-dataset values are those of the per-dataset scripts of a public PyTorch release,
+# luca-rossi/grabzsl scripts/run_clswgan_<ds>_gzsl.py, whose values are those of the authors'
+# release (docs/methods.md); neither has an APY script, nor an AWA2 one (AWA1's is taken). The
+# final classifier and the harness settings are VS-Boost's, by reference: the same evaluation.
+_CLSWGAN = "lineage: luca-rossi/grabzsl scripts/run_clswgan_"
+SHARED = ("cls_epochs", "cls_lr", "cls_batch", "cls_beta1", "cls_beta2", "eval_every",
+          "checkpoint_every", "tf32", "dtype", "init_std", "leak", "normalize_sent")
+FCLSWGAN = Hyperparameters(
+    label="f-CLSWGAN", headline="fclswgan",  # its name in bench/published.py
+    rows={"fclswgan": {}},  # one row, named for the method (docs/methods.md)
+    common={
+        **{k: COMMON[k] for k in SHARED},
+        "hidden": (4096, "paper (f-CLSWGAN §3): 4096 hidden units in G and D; lineage: "
+                         "luca-rossi/grabzsl args.py --hidden_size 4096"),
+        "noise_dim": (0, "lineage: luca-rossi/grabzsl scripts, --latent_size equals "
+                         "--n_attributes in every script"),
+        "batch_size": (64, "lineage: luca-rossi/grabzsl args.py --batch_size 64"),
+        "steps_per_epoch": (0, "choice: |trainval| // batch_size, one pass per epoch as in the "
+                               "lineage's loop (which rounds up)"),
+        "critic_steps": (5, "lineage: luca-rossi/grabzsl args.py --n_critic_loops 5"),
+        "gp_weight": (10.0, "paper (f-CLSWGAN eq. 2): lambda = 10"),
+        "beta1": (0.5, "lineage: luca-rossi/grabzsl args.py --beta1 0.5"),
+        "beta2": (0.999, "lineage: luca-rossi/grabzsl trainer_clswgan.py, betas=(beta1, 0.999)"),
+        "pretrain_epochs": (50, "lineage: luca-rossi/grabzsl run_clswgan.py, the seen-class "
+                                "classifier's n_epochs=50"),
+        "pretrain_lr": (1e-3, "lineage: luca-rossi/grabzsl run_clswgan.py, lr=0.001"),
+        "pretrain_batch": (100, "lineage: luca-rossi/grabzsl run_clswgan.py, batch_size=100"),
+    },
+    per_dataset={
+        "APY": {"gan_epochs": (30, "choice: no published APY script; AWA's"),
+                "lr_gan": (1e-5, "choice: no published APY script; AWA's"),
+                "syn_num": (1800, "choice: no published APY script; AWA's"),
+                "cls_weight": (0.01, "choice: no published APY script; AWA's")},
+        "AWA2": {"gan_epochs": (30, _CLSWGAN + "awa_gzsl.py (AWA1)"),
+                 "lr_gan": (1e-5, _CLSWGAN + "awa_gzsl.py (AWA1)"),
+                 "syn_num": (1800, _CLSWGAN + "awa_gzsl.py (AWA1)"),
+                 "cls_weight": (0.01, _CLSWGAN + "awa_gzsl.py (AWA1)")},
+        "CUB": {"gan_epochs": (56, _CLSWGAN + "cub_gzsl.py"),
+                "lr_gan": (1e-4, _CLSWGAN + "cub_gzsl.py"),
+                "syn_num": (300, _CLSWGAN + "cub_gzsl.py"),
+                "cls_weight": (0.01, _CLSWGAN + "cub_gzsl.py")},
+        "FLO": {"gan_epochs": (80, _CLSWGAN + "flo_gzsl.py"),
+                "lr_gan": (1e-4, _CLSWGAN + "flo_gzsl.py"),
+                "syn_num": (1200, _CLSWGAN + "flo_gzsl.py"),
+                "cls_weight": (0.1, _CLSWGAN + "flo_gzsl.py")},
+        "SUN": {"gan_epochs": (40, _CLSWGAN + "sun_gzsl.py"),
+                "lr_gan": (2e-4, _CLSWGAN + "sun_gzsl.py"),
+                "syn_num": (400, _CLSWGAN + "sun_gzsl.py"),
+                "cls_weight": (0.01, _CLSWGAN + "sun_gzsl.py")},
+    },
+    batch_keys=("batch_size",),
+    # The smoke profile of VS-Boost where it applies (same widths, epochs, steps, learning rate
+    # and generated features per class), so the two methods meet at equal cost in the demo.
+    smoke={k: SMOKE[k] for k in ("hidden", "gan_epochs", "steps_per_epoch", "lr_gan",
+                                 "eval_every", "checkpoint_every")},
+    smoke_per_dataset={ds: {"syn_num": v["syn_num"]} for ds, v in SMOKE_PER_DATASET.items()},
+)
+
+# The registry: method name -> its block. vsboost.methods.register adds a method's block here.
+HPARAMS: dict[str, Hyperparameters] = {BASE_METHOD: VSBOOST, "fclswgan": FCLSWGAN}
+
+
+def method_of(row: str) -> str:
+    """The method a row belongs to."""
+    for name, block in HPARAMS.items():
+        if row in block.rows:
+            return name
+    raise ConfigError(f"unknown row {row!r}: expected one of {', '.join(all_rows())}")
+
+
+def rows_of(method: str) -> tuple[str, ...]:
+    if method not in HPARAMS:
+        raise ConfigError(f"unknown method {method!r}: expected one of {', '.join(HPARAMS)}")
+    return tuple(HPARAMS[method].rows)
+
+
+def all_rows() -> tuple[str, ...]:
+    """Every row of every registered method, VS-Boost's first."""
+    return tuple(row for block in HPARAMS.values() for row in block.rows)
+
+
+def register_hparams(name: str, block: Hyperparameters) -> None:
+    """Add a method's block; refuses a name or a row that another method already has."""
+    taken = set(all_rows()) & set(block.rows)
+    if name in HPARAMS or taken:
+        raise ConfigError(f"method {name!r}: expected a new name and new row names, found "
+                          f"{name if name in HPARAMS else ', '.join(sorted(taken))} taken")
+    HPARAMS[name] = block
+
+
 # Trainval sizes of Xian et al.'s "Proposed Split v2.0" (trainval_loc of the real metadata):
 # what the paper-scale update counts below are computed with.
 TRAINVAL = {"APY": 5932, "AWA2": 23527, "CUB": 7057, "FLO": 5631, "SUN": 10320}
 
 
 def epoch_steps(cfg: Config, n_trainval: int) -> int:
-    """Generator updates per epoch: ``steps_per_epoch`` when set, else |trainval| // (N*K), at
-    least 1 (one pass over trainval per epoch; paper §4 episodes)."""
-    return cfg.steps_per_epoch or max(1, n_trainval // (cfg.n_way * cfg.k_shot))
+    """Generator updates per epoch: ``steps_per_epoch`` when set, else |trainval| divided by the
+    images of one critic step (N*K episodes, paper §4; a method's batch), at least 1."""
+    batch = math.prod(cfg.values[k] for k in HPARAMS[cfg.method].batch_keys)
+    return cfg.steps_per_epoch or max(1, n_trainval // batch)
 
 
 def updates(cfg: Config, n_trainval: int) -> int:
@@ -327,32 +432,34 @@ def seed_for(dataset: str, index: int) -> int:
     return BASE_SEEDS[_check_dataset(dataset)] + 7919 * index
 
 
-def defaults(dataset: str, profile: str = "paper") -> dict[str, tuple[Any, str]]:
-    """Every default of (dataset, profile) as ``{key: (value, source)}``."""
+def defaults(dataset: str, profile: str = "paper",
+             method: str = BASE_METHOD) -> dict[str, tuple[Any, str]]:
+    """Every default of (dataset, profile) of a method as ``{key: (value, source)}``."""
     _check_dataset(dataset)
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}: expected one of {', '.join(PROFILES)}")
-    table = {**COMMON, **PER_DATASET[dataset]}
+    rows_of(method)  # an unknown method fails here, naming the known ones
+    block = HPARAMS[method]
+    table = {**block.common, **block.per_dataset[dataset]}
     if profile in ("smoke", "regress"):
-        table.update({**SMOKE, **SMOKE_PER_DATASET.get(dataset, {})})
+        table.update({**block.smoke, **block.smoke_per_dataset.get(dataset, {})})
     if profile == "regress":
-        table.update({**REGRESS, **REGRESS_PER_DATASET.get(dataset, {})})
+        table.update({**block.regress, **block.regress_per_dataset.get(dataset, {})})
     return table
 
 
 def make_config(
     dataset: str, row: str, profile: str = "paper", overrides: dict[str, Any] | None = None
 ) -> Config:
-    if row not in ROWS:
-        raise ConfigError(f"unknown row {row!r}: expected one of {', '.join(ROWS)}")
-    values = {k: v for k, (v, _) in defaults(dataset, profile).items()}
+    """The config of a run of ``row`` (which names its method) on ``dataset``."""
+    values = {k: v for k, (v, _) in defaults(dataset, profile, method_of(row)).items()}
     for key, value in (overrides or {}).items():
         if key not in values:
             raise ConfigError(
                 f"unknown config key {key!r}: expected one of {', '.join(sorted(values))}"
             )
         values[key] = _coerce(key, value, type(values[key]))
-    cfg = Config(dataset=dataset, row=row, profile=profile, **values)
+    cfg = Config(dataset=dataset, row=row, profile=profile, values=values)
     _validate(cfg)
     return cfg
 
@@ -402,30 +509,27 @@ def _example(kind: type) -> str:
 
 
 def _validate(cfg: Config) -> None:
-    positive = ("n_way", "k_shot", "hidden", "enc_dim", "gan_epochs", "critic_steps", "syn_num",
-                "cls_epochs", "eval_every")
-    for key in positive:
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"config key {key!r}: expected >= 1, found {getattr(cfg, key)}")
-    non_negative = ("steps_per_epoch", "noise_dim", "cls_batch", "checkpoint_every", "gp_weight",
-                    "sml_weight", "rml_weight")
-    for key in non_negative:
-        if getattr(cfg, key) < 0:
-            raise ConfigError(f"config key {key!r}: expected >= 0, found {getattr(cfg, key)}")
-    for key in ("lr_gan", "lr_metric", "cls_lr", "tau"):
-        if not getattr(cfg, key) > 0:
-            raise ConfigError(f"config key {key!r}: expected > 0, found {getattr(cfg, key)}")
-    for key in ("beta1", "beta2", "cls_beta1", "cls_beta2"):
-        if not 0 <= getattr(cfg, key) < 1:
-            raise ConfigError(f"config key {key!r}: expected in [0, 1), found {getattr(cfg, key)}")
-    if not cfg.init_std > 0:
-        raise ConfigError(f"config key 'init_std': expected > 0, found {cfg.init_std}")
-    if not 0 <= cfg.leak < 1:
-        raise ConfigError(f"config key 'leak': expected in [0, 1), found {cfg.leak}")
-    if cfg.dtype not in DTYPES:
+    """Ranges of the settings a method has (each check applies where the key exists)."""
+    v = cfg.values
+
+    def check(keys, ok, expected):
+        for key in keys:
+            if key in v and not ok(v[key]):
+                raise ConfigError(f"config key {key!r}: expected {expected}, found {v[key]}")
+
+    check(("n_way", "k_shot", "hidden", "enc_dim", "gan_epochs", "critic_steps", "syn_num",
+           "cls_epochs", "eval_every", "batch_size", "pretrain_epochs", "pretrain_batch"),
+          lambda x: x >= 1, ">= 1")
+    check(("steps_per_epoch", "noise_dim", "cls_batch", "checkpoint_every", "gp_weight",
+           "cls_weight", "sml_weight", "rml_weight"), lambda x: x >= 0, ">= 0")
+    check(("lr_gan", "lr_metric", "cls_lr", "tau", "init_std", "pretrain_lr"), lambda x: x > 0,
+          "> 0")
+    check(("beta1", "beta2", "cls_beta1", "cls_beta2", "leak"), lambda x: 0 <= x < 1,
+          "in [0, 1)")
+    if v.get("dtype", DTYPES[0]) not in DTYPES:
         raise ConfigError(f"config key 'dtype': expected one of {', '.join(DTYPES)}, found "
-                          f"{cfg.dtype!r}; e.g. --set dtype=float64")
-    if cfg.sml_over not in ("all", "seen"):
+                          f"{v['dtype']!r}; e.g. --set dtype=float64")
+    if v.get("sml_over", "all") not in ("all", "seen"):
         raise ConfigError(
-            f"config key 'sml_over': expected 'all' or 'seen', found {cfg.sml_over!r}"
+            f"config key 'sml_over': expected 'all' or 'seen', found {v['sml_over']!r}"
         )

@@ -7,7 +7,7 @@ H = 2SU / (S+U). Classifiers are trained stacked over members, on whole device t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,15 +68,28 @@ def train_softmax(
     batch: int, betas: tuple[float, float], init_std: float,
     score: Callable[[StackedLinear], Tensor],
 ) -> Tensor:
-    """Fit a fresh stacked Linear(d -> n_out) with Adam and cross-entropy; ``score`` it after every
-    epoch. ``x`` is ``[M, n, d]`` and ``y`` ``[n]`` (targets shared by all members). Returns the
-    stacked scores ``[epochs, ...]``: the lineage evaluates after every classifier epoch."""
+    """Fit a fresh stacked Linear(d -> n_out) (:func:`fit_softmax`) and ``score`` it after every
+    epoch. Returns the stacked scores ``[epochs, ...]``: the lineage evaluates after every
+    classifier epoch."""
+    scores = []
+    for clf in fit_softmax(x, y, n_out, gens, epochs=epochs, lr=lr, batch=batch, betas=betas,
+                           init_std=init_std):
+        with torch.no_grad():
+            scores.append(score(clf))
+    return torch.stack(scores)
+
+
+def fit_softmax(
+    x: Tensor, y: Tensor, n_out: int, gens: list[torch.Generator], *, epochs: int, lr: float,
+    batch: int, betas: tuple[float, float], init_std: float,
+) -> Iterator[StackedLinear]:
+    """Fit a fresh stacked Linear(d -> n_out) with Adam and cross-entropy, yielding it after every
+    epoch. ``x`` is ``[M, n, d]`` and ``y`` ``[n]`` (targets shared by all members)."""
     members, n, d = x.shape
     clf = StackedLinear(members, d, n_out).to(x.device)
     clf.reset(gens, init_std)
     opt = adam(clf.parameters(), lr, betas)
     rows = torch.arange(members, device=x.device)[:, None]
-    scores = []
     for _ in range(epochs):
         order = member_rand(gens, n).argsort(dim=1)
         # The epoch's shuffled copy in one pass, so that every batch is a contiguous slice: ~10%
@@ -90,9 +103,7 @@ def train_softmax(
             opt.zero_grad(set_to_none=True)
             (loss / xb.shape[1]).backward()
             opt.step()
-        with torch.no_grad():
-            scores.append(score(clf))
-    return torch.stack(scores)
+        yield clf
 
 
 def predict(clf: StackedLinear, x: Tensor, chunk: int = 8192) -> Tensor:

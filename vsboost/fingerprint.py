@@ -25,7 +25,7 @@ from collections.abc import Sequence
 # The modules whose code decides a VS-Boost record's numbers (docs/harness.md says why each is in
 # or out). Out: settings (paths), files (atomic writes), errors (messages), synthetic (the data
 # fingerprint already covers the files it writes), __init__/__main__ (imports, the command line).
-# A second method declares its own list and passes it to code().
+# Each method adds its own modules (vsboost.methods.base.Method.code_modules): of_method().
 METHOD_MODULES = (
     "vsboost.config", "vsboost.runtime", "vsboost.data", "vsboost.sampler", "vsboost.models",
     "vsboost.losses", "vsboost.train", "vsboost.evaluate",
@@ -35,6 +35,13 @@ METHOD_MODULES = (
 def code(modules: Sequence[str] = METHOD_MODULES) -> str:
     """sha256 (hex) of the syntax of ``modules``, in the order given, each named."""
     return _code(tuple(modules))
+
+
+def of_method(name: str) -> str:
+    """:func:`code` of the shared modules and those of the method registered as ``name``."""
+    from vsboost import methods  # imports torch; the fingerprint of a module list does not
+
+    return code(METHOD_MODULES + methods.get(name).code_modules())
 
 
 @functools.cache

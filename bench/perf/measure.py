@@ -133,7 +133,7 @@ def paper_model(dataset: str, dev, seeds, data=None):
     :func:`shaped_benchmark`). The worker runs it under the paper profile's matmul precision
     (``bench.perf.worker``), so that everything timed runs as training does."""
     from vsboost.config import make_config
-    from vsboost.train import VSBoost
+    from vsboost.methods.vsboost import VSBoost
 
     data = shaped_benchmark(dataset, dev) if data is None else data
     cfg = make_config(dataset, "full", "paper", {"checkpoint_every": 0})
