@@ -92,7 +92,7 @@ def problem(record: Any, folder_name: str | None = None) -> Problem:
             return "metrics", "an object (status is done)", type(metrics).__name__
         for part in ("paper", "last"):
             if not isinstance(metrics.get(part), dict) or any(
-                    m not in metrics[part] for m in ("U", "S", "H")):
+                    isinstance(metrics[part].get(m, {}), dict) for m in ("U", "S", "H")):
                 return f"metrics.{part}", "an object holding U, S and H", metrics.get(part)
     elif metrics is not None and not isinstance(metrics, dict):
         return "metrics", "an object or null", type(metrics).__name__
@@ -102,7 +102,7 @@ def problem(record: Any, folder_name: str | None = None) -> Problem:
     czsl = (metrics or {}).get("czsl")
     for part in ("paper", "last") if czsl is not None else ():
         if not isinstance(czsl, dict) or not isinstance(czsl.get(part), dict) or \
-                "acc" not in czsl[part]:
+                isinstance(czsl[part].get("acc", {}), dict):
             return f"metrics.czsl.{part}", "an object holding acc", (czsl or {}).get(part) \
                 if isinstance(czsl, dict) else czsl
     history = record.get("history", [])
