@@ -188,13 +188,16 @@ def stage(title: str, args: list[str], env: dict, ok=(0,)) -> int:
         help="Generator epochs of each training (the paper profile otherwise).")
 @option("--seeds", type=click.IntRange(min=2), default=2, section="Rehearsal",
         help="Seeds per (dataset, row): Table 4's paired intervals need two.")
+@option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+        section="Rehearsal", help="Where the sweep trains; auto = CUDA when available.")
 @option("--work", type=click.Path(path_type=Path), default=Path("rehearsal"),
         section="Rehearsal", help="Folder for the archives, data, results and reports.")
 @option("--real-meta", type=click.Path(path_type=Path), default=None, section="Rehearsal",
         show_default=f"${REAL_META_ENV}, else synthetic metadata",
         help="An xlsa17 root whose real class embeddings, splits and class lists to use.")
 @debug_option
-def rehearse(scale: float, epochs: int, seeds: int, work: Path, real_meta: Path | None) -> None:
+def rehearse(scale: float, epochs: int, seeds: int, device: str, work: Path,
+             real_meta: Path | None) -> None:
     """Rehearse the real path on stand-in data over local HTTPS, labelled REHEARSAL.
 
     Stand-in archives in the real layout, a lock pinning them, a local HTTPS server, then fetch,
@@ -237,7 +240,7 @@ def rehearse(scale: float, epochs: int, seeds: int, work: Path, real_meta: Path 
         sets += CI_SETS
     sets = [x for kv in sets for x in ("--set", kv)]
     stage("reproduce", [*bench, "sweep", "--profile", "paper", "--datasets", ",".join(DATASETS),
-                        "--rows", ",".join(ROWS), "--seeds", str(seeds), "--device", "cpu",
+                        "--rows", ",".join(ROWS), "--seeds", str(seeds), "--device", device,
                         "--name", "rehearsal", "--features", "none", *sets], env)
     stage("report", [*bench, "report", "--name", "rehearsal"], env)
     # exit 1 is a verdict (cells below the paper, a claim contradicted), not a failure

@@ -18,6 +18,7 @@ def rehearsal(tmp_path_factory):
     work = tmp_path_factory.mktemp("rehearsal")
     env = {k: v for k, v in os.environ.items() if not k.startswith("VSBOOST_")}
     done = subprocess.run([sys.executable, "-m", "bench", "rehearse", "--scale", "0.05",
+                           "--device", "cpu",
                            "--work", str(work)], cwd=REPO, capture_output=True, text=True,
                           env={**env, "PYTHONPATH": str(REPO)}, timeout=1800)
     return work, done
