@@ -85,7 +85,7 @@ def synthetic_root(data_root: Path | None, datasets) -> Path:
 
 def run_job(job: Job) -> dict[int, str]:
     """Train the job's unfinished members; returns {seed index: status or 'skipped'}."""
-    from vsboost import config, train
+    from vsboost import config, train, validation
     from vsboost.data import load
 
     if job.threads:
@@ -130,9 +130,10 @@ def run_job(job: Job) -> dict[int, str]:
             def progress(epoch: int, total: int) -> None:
                 bar.update(epoch - bar.n)
 
-            results = train.train(data, cfg, seeds, device=job.device, checkpoint=ckpt,
-                                   progress=progress, feature_sample=bool(set(members)
-                                                                          & set(job.features)))
+            # The val protocol trains on the validation split first (vsboost/validation.py).
+            results = validation.run(train.train, data, cfg, seeds, device=job.device,
+                                     checkpoint=ckpt, progress=progress,
+                                     feature_sample=bool(set(members) & set(job.features)))
     except Stopped as stop:
         for i in members:
             run_dir = folder / rids[i]
@@ -275,6 +276,7 @@ def _run_record(job: Job, cfg, seed_index: int, rid: str, status: str, *, result
         "sampler": result.sampler if result else {},
         "error": error,
         "diverged_epoch": result.diverged_epoch if result else None,
+        "validation": result.validation if result else None,
         "provenance": provenance,
     }
 

@@ -60,6 +60,8 @@ def problem(record: Any, folder_name: str | None = None) -> Problem:
     for field in ("data", "deviations", "config", "sampler", "provenance"):
         if not isinstance(record.get(field, {}), dict):
             return field, "an object", type(record.get(field)).__name__
+    if not isinstance(record.get("validation"), (dict, type(None))):
+        return "validation", "an object or null", type(record.get("validation")).__name__
     epoch = record.get("diverged_epoch")
     if epoch is not None and not _count(epoch, low=1):
         return "diverged_epoch", "null or an epoch >= 1", epoch
@@ -71,6 +73,11 @@ def problem(record: Any, folder_name: str | None = None) -> Problem:
             if not isinstance(metrics.get(part), dict) or any(
                     m not in metrics[part] for m in ("U", "S", "H")):
                 return f"metrics.{part}", "an object holding U, S and H", metrics.get(part)
+        # val: absent in records made without the val protocol (or whose validation diverged)
+        if metrics.get("val") is not None and (not isinstance(metrics["val"], dict) or any(
+                m not in metrics["val"] for m in ("U", "S", "H", "epoch", "cls_epoch"))):
+            return "metrics.val", "null or an object holding U, S, H and the selected epochs", \
+                metrics.get("val")
     elif metrics is not None and not isinstance(metrics, dict):
         return "metrics", "an object or null", type(metrics).__name__
     wrong = _numbers(metrics or {}, "metrics")

@@ -85,6 +85,7 @@ class Config:
     init_std: float  # N(0, init_std) initial weights of every linear layer, zero bias
     leak: float  # negative slope of every LeakyReLU (G, D, E, R)
     dtype: str  # "float32" or "float64": the floating-point type of every network and feature
+    val_protocol: bool  # also train on the validation split and report the `val` protocol
 
     @property
     def sml(self) -> bool:
@@ -152,6 +153,7 @@ ADDED_FIELDS: dict[str, Any] = {
     # hard-coded in train.py, evaluate.py and models.py before they were settings:
     "beta2": 0.999, "cls_beta1": 0.5, "cls_beta2": 0.999, "init_std": 0.02, "leak": 0.2,
     "dtype": "float32",  # the trainer ran in float32 before it was a setting
+    "val_protocol": False,  # runs before the val protocol recorded paper and last only
 }
 
 
@@ -192,6 +194,8 @@ COMMON: dict[str, tuple[Any, str]] = {
     "tf32": (True, "choice: what PyTorch 1.7-1.11, the versions of the lineage's era, did by "
                    "default on Ampere GPUs (TF32 matmuls); no lineage file sets it"),
     "dtype": ("float32", "choice: PyTorch's default type, which the lineage's code trains in"),
+    "val_protocol": (True, "choice: select on validation classes too (docs/protocols.md, `val`); "
+                           "about one more training per run, false skips it"),
 }
 
 # Per-dataset values (docs/decisions.md): N-K from the paper, the rest from the lineage's published

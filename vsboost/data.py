@@ -4,8 +4,10 @@ Layout and preprocessing follow docs/data.md: ``<root>/<DS>/res101.mat`` holds `
 and 1-based ``labels``; ``att_splits.mat`` holds the class embeddings ``att`` (A x C) and the
 1-based row lists ``trainval_loc``, ``test_seen_loc`` and ``test_unseen_loc``. CUB takes its
 embedding from ``sent_splits.mat`` instead. ``train_loc``/``val_loc`` are never read: their union
-holds test_seen (the xlsa17 trap). Every malformed input raises a one-line :class:`DataError`
-naming the file, the key, what was expected, what was found and the fix.
+holds test_seen (the xlsa17 trap). The proposed split's validation classes come from
+``trainclasses1.txt``/``valclasses1.txt`` (class names, matched to ``allclasses_names``) when the
+folder has them (vsboost/validation.py uses them). Every malformed input raises a one-line
+:class:`DataError` naming the file, the key, what was expected, what was found and the fix.
 """
 
 from __future__ import annotations
@@ -31,7 +33,11 @@ SPLITS = ("trainval_loc", "test_seen_loc", "test_unseen_loc")
 SENT_FILE = {"CUB": "sent_splits.mat"}
 # The only variables read from any file (plus the synthetic benchmark's marker): a file may carry
 # others of any size, and they are never decompressed.
-VARIABLES = ("features", "labels", "att", *SPLITS, "synthetic")
+VARIABLES = ("features", "labels", "att", *SPLITS, "allclasses_names", "synthetic")
+# The proposed split's first validation fold (Xian et al. ship three; the first is the one the
+# lineage's validation code reads): class names, one a line.
+CLASS_LISTS = ("trainclasses1.txt", "valclasses1.txt")
+MAX_LIST_BYTES = 1 << 20  # choice: SUN's lists, the longest, are 12 kB
 # choice: AWA2/res101.mat, the largest xlsa17 file, is 311 MB with a 2048 x 37322 float64 array
 # of 611 MB; these bounds leave room for bigger feature sets and stop a crafted file first.
 MAX_FILE_BYTES = 4 << 30
@@ -57,6 +63,9 @@ class Benchmark:
     att: Tensor  # [C, A] float32, row c = embedding of class c
     seen: Tensor  # [S] int64, sorted
     unseen: Tensor  # [U] int64, sorted
+    # [V] int64, sorted: the seen classes the proposed split holds out for validation
+    # (valclasses1.txt); None when the folder has no class lists (FLO)
+    val_classes: Tensor | None = None
 
     def to(self, device: str | torch.device, dtype: torch.dtype | None = None) -> Benchmark:
         """On ``device``; with ``dtype``, the features and embeddings converted to it."""
@@ -190,8 +199,15 @@ def load(
                          f"class(es) {(classes[:5] + 1).tolist()} (1-based) that are "
                          f"{'in' if key == 'test_unseen_loc' else 'not in'} trainval", fetch)
 
+    val_classes, list_files = _val_classes(root / dataset, mats["att_splits.mat"], split_path,
+                                           seen)
+    files.update(list_files)
+
     fingerprint = hashlib.sha256()
-    for name, arr in (("features", x), ("labels", y), *locs.items(), ("att", att)):
+    arrays = [("features", x), ("labels", y), *locs.items(), ("att", att)]
+    if val_classes is not None:  # the validation split is data: other lists, another run id
+        arrays.append(("val_classes", val_classes))
+    for name, arr in arrays:
         fingerprint.update(f"{name}:{arr.dtype.str}:{arr.shape};".encode())
         fingerprint.update(arr.tobytes())
 
@@ -220,7 +236,55 @@ def load(
         att=tensor(emb.T.astype(np.float32)),
         seen=tensor(seen),
         unseen=tensor(unseen),
+        val_classes=None if val_classes is None else tensor(val_classes),
     )
+
+
+def _val_classes(folder: Path, splits: dict, split_path: Path, seen: np.ndarray
+                 ) -> tuple[np.ndarray | None, dict[str, str]]:
+    """The validation classes of the proposed split (0-based, sorted) and {file: sha256} of the
+    two lists; (None, {}) when the folder has neither list. The lists name classes; their
+    indices are the positions of the names in ``allclasses_names``. Together they must be
+    exactly the seen classes, disjoint."""
+    paths = [folder / name for name in CLASS_LISTS]
+    present = [p.is_file() and not p.is_symlink() for p in paths]
+    if not any(present):
+        return None, {}
+    fix = "fix: restore both lists from xlsa17.zip, or remove both (a seeded split is used)"
+    if not all(present):
+        missing = paths[present.index(False)]
+        raise DataError(f"{missing}: expected it beside {paths[present.index(True)].name}, "
+                        f"found nothing; {fix}")
+    names = splits.get("allclasses_names")
+    if names is None:
+        raise _error(split_path, "allclasses_names", "the class names the lists refer to",
+                     "no such key", fix)
+    index = {str(np.ravel(n)[0]) if np.size(n) else "": i for i, n in enumerate(np.ravel(names))}
+    classes, files = [], {}
+    for path in paths:
+        size = path.stat().st_size
+        if size > MAX_LIST_BYTES:
+            raise DataError(f"{path}: expected at most {MAX_LIST_BYTES:,} bytes of class names, "
+                            f"found {size:,}; {fix}")
+        raw = path.read_bytes()
+        files[path.name] = hashlib.sha256(raw).hexdigest()
+        try:
+            listed = raw.decode("utf-8").split()
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: expected UTF-8 class names, one a line, found other bytes; "
+                            f"{fix}") from None
+        unknown = [n for n in listed if n not in index]
+        if unknown:
+            raise DataError(f"{path}: expected names of allclasses_names in {split_path.name}, "
+                            f"found {unknown[0]!r}; {fix}")
+        classes.append(np.unique([index[n] for n in listed]).astype(np.int64))
+    train, val = classes
+    if (np.intersect1d(train, val).size or val.size == 0 or train.size == 0
+            or not np.array_equal(np.union1d(train, val), seen)):
+        raise DataError(f"{paths[1]}: expected, with {paths[0].name}, a split of the "
+                        f"{seen.size} seen (trainval) classes into two disjoint non-empty parts, "
+                        f"found {train.size} + {val.size} classes that are not; {fix}")
+    return val, files
 
 
 def _scale(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:

@@ -60,6 +60,7 @@ class RunResult:
     wall_s: float
     features: dict[str, np.ndarray] | None = None
     precision: dict | None = None  # the float32 arithmetic the run got (runtime.effective)
+    validation: dict | None = None  # the val protocol's split and training (vsboost.validation)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -76,18 +77,20 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 def train(
     data: Benchmark, cfg: Config, seeds: Sequence[int], *, device=None,
     checkpoint: Path | None = None, progress: Callable[[int, int], None] | None = None,
-    feature_sample: bool = False,
+    feature_sample: bool = False, points: Sequence[dict | None] | None = None,
 ) -> list[RunResult]:
     """Train one member per seed of ``seeds`` with ``cfg`` on ``data``; resume from ``checkpoint``
     when it exists and write it every ``cfg.checkpoint_every`` epochs. ``progress(epoch, total)``
-    runs after every epoch; ``feature_sample`` adds Figure 4 material to the results."""
+    runs after every epoch; ``feature_sample`` adds Figure 4 material to the results.
+    ``points``: per member, the (generator epoch, classifier epoch) pairs the val protocol
+    selected (vsboost.validation); the test metrics there are kept in the history."""
     dev = resolve_device(device)
     # The precision and the dtype are settings of this run, not of the process: set for the run,
     # restored after.
     with run_precision(cfg.tf32, dev), run_dtype(cfg.dtype) as dtype:
         precision = effective(dev)
         results = _train(data.to(dev, dtype), cfg, seeds, dev, checkpoint, progress,
-                         feature_sample)
+                         feature_sample, points)
     for result in results:
         result.precision = precision
     return results
@@ -96,6 +99,7 @@ def train(
 def _train(
     data: Benchmark, cfg: Config, seeds: Sequence[int], dev: torch.device,
     checkpoint: Path | None, progress: Callable[[int, int], None] | None, feature_sample: bool,
+    points: Sequence[dict | None] | None = None,
 ) -> list[RunResult]:
     # ===== set-up =====
     model = VSBoost(data, cfg, seeds, dev)
@@ -134,6 +138,9 @@ def _train(
             for m in range(members):
                 if diverged[m] is None:
                     entry = evaluate.epoch_entry(epoch + 1, gzsl[:, m], czsl[:, m])
+                    if points is not None and points[m] is not None:
+                        entry.update(evaluate.at_points(points[m], epoch + 1, gzsl[:, m],
+                                                        czsl[:, m]))
                     entry.update(dict(zip(("loss_d", "loss_g", "loss_metric", "loss_metric_fake"),
                                           losses[m].tolist())))
                     if relation is not None:
