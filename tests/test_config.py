@@ -95,9 +95,10 @@ def test_parse_override_needs_key_equals_value():
 SCHEMA_1_HASHES = {("CUB", "full", "paper"): "b8dac419f90c",
                    ("APY", "plain", "smoke"): "b19c8a550538",
                    ("FLO", "rml", "paper"): "3c47490104c6"}
-VALUES_THEN = {"CUB": {"gan_epochs": 300},
-               "APY": {"syn_num": 100, "cls_epochs": 5, "eval_every": 1},
-               "FLO": {"gan_epochs": 300, "syn_num": 600}}
+# val_protocol: runs then trained no validation split (the default is now true).
+VALUES_THEN = {"CUB": {"gan_epochs": 300, "val_protocol": False},
+               "APY": {"syn_num": 100, "cls_epochs": 5, "eval_every": 1, "val_protocol": False},
+               "FLO": {"gan_epochs": 300, "syn_num": 600, "val_protocol": False}}
 
 
 @pytest.mark.parametrize("key", list(SCHEMA_1_HASHES))
