@@ -266,6 +266,8 @@ SMOKE: dict[str, tuple[Any, str]] = {
 # training into points of H; in float64 they stay below 1e-6 points (docs/regression.md).
 REGRESS: dict[str, tuple[Any, str]] = {
     "dtype": ("float64", "choice: regress; machine noise below 1e-6 points (docs/regression.md)"),
+    "val_protocol": (False, "choice: regress; the check watches what is trained, and half the "
+                            "cost keeps its baseline's run ids"),
 }
 # FLO's paper episodes are 1-way (RML negatives drawn from outside the batch); smoke trains it
 # 8-way, so the regress profile takes the paper's path there.
