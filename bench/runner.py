@@ -131,8 +131,13 @@ def run_job(job: Job) -> dict[int, str]:
                 bar.update(epoch - bar.n)
 
             # The val protocol trains on the validation split first (vsboost/validation.py).
+            def log(epoch: int, total: int, per_member: list, phase: str = "training") -> None:
+                for i, info in zip(members, per_member, strict=True):
+                    if info is not None:
+                        store.append_log(folder / rids[i], epoch_line(epoch, total, info, phase))
+
             results = validation.run(train.train, data, cfg, seeds, device=job.device,
-                                     checkpoint=ckpt, progress=progress,
+                                     checkpoint=ckpt, progress=progress, log=log,
                                      feature_sample=bool(set(members) & set(job.features)))
     except Stopped as stop:
         for i in members:
@@ -343,6 +348,17 @@ def _environment(device: str | None) -> dict:
         "device_name": name,
         "host": socket.gethostname(),
     }
+
+
+def epoch_line(epoch: int, total: int, info: dict, phase: str) -> str:
+    """One log.txt line per epoch: which training, the losses, the evaluation when there was one
+    (U, S, H and CZSL of the last classifier epoch, percent), elapsed and projected time."""
+    losses = " ".join(f"{k.removeprefix('loss_')}={v:.4g}" for k, v in info["losses"].items())
+    e = info["eval"]
+    score = (f" | U={100 * e['U']:.1f} S={100 * e['S']:.1f} H={100 * e['H']:.1f} "
+             f"czsl={100 * e['czsl']:.1f}" if e else "")
+    return (f"{_now()} {phase} epoch {epoch}/{total} {losses}{score} | "
+            f"{info['elapsed_s']:.0f}s elapsed, {info['projected_s']:.0f}s projected")
 
 
 def one_line(exc: BaseException) -> str:

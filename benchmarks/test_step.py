@@ -37,7 +37,7 @@ def test_generator_iteration_at_cub_shapes(benchmark, members):
     model = _model("CUB", members)
     episodes = model.draw_epoch()[0]
     losses = _run(benchmark, lambda: model.iteration(episodes[:, 1]))
-    assert losses.shape == (members, 4) and torch.isfinite(losses).all()
+    assert losses.shape == (members, 6) and torch.isfinite(losses).all()
 
 
 @pytest.fixture(scope="module")

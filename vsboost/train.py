@@ -44,6 +44,27 @@ from vsboost.sampler import (
     streams,
 )
 
+# What VSBoost.iteration returns per member, in order: the critic's and the generator's WGAN
+# losses, then L_SM and L_RM on real features (what E, R, F train on) and on E(G(z, a)) (what
+# reaches G).
+LOSSES = ("loss_d", "loss_g", "loss_sml", "loss_rml", "loss_sml_fake", "loss_rml_fake")
+
+
+def loss_entry(losses: Tensor, cfg: Config) -> dict:
+    """One member's epoch-mean losses for its history: the branches the row trains, and their
+    sums ``loss_metric`` (real) and ``loss_metric_fake``, as recorded before the two were apart
+    (a baseline comparison watches ``loss_metric``)."""
+    values = dict(zip(LOSSES, losses.tolist(), strict=True))
+    out = {"loss_d": values["loss_d"], "loss_g": values["loss_g"],
+           "loss_metric": values["loss_sml"] + values["loss_rml"],
+           "loss_metric_fake": values["loss_sml_fake"] + values["loss_rml_fake"]}
+    for branch in ("sml", "rml"):
+        if getattr(cfg, branch):
+            out[f"loss_{branch}"] = values[f"loss_{branch}"]
+            out[f"loss_{branch}_fake"] = values[f"loss_{branch}_fake"]
+    return out
+
+
 # 2: one generator per random stream. A checkpoint of another format came from an older trainer
 # whose draws this one cannot continue.
 CHECKPOINT_FORMAT = 2
@@ -78,19 +99,22 @@ def train(
     data: Benchmark, cfg: Config, seeds: Sequence[int], *, device=None,
     checkpoint: Path | None = None, progress: Callable[[int, int], None] | None = None,
     feature_sample: bool = False, points: Sequence[dict | None] | None = None,
+    log: Callable[[int, int, list[dict | None]], None] | None = None,
 ) -> list[RunResult]:
     """Train one member per seed of ``seeds`` with ``cfg`` on ``data``; resume from ``checkpoint``
     when it exists and write it every ``cfg.checkpoint_every`` epochs. ``progress(epoch, total)``
     runs after every epoch; ``feature_sample`` adds Figure 4 material to the results.
     ``points``: per member, the (generator epoch, classifier epoch) pairs the val protocol
-    selected (vsboost.validation); the test metrics there are kept in the history."""
+    selected (vsboost.validation); the test metrics there are kept in the history.
+    ``log(epoch, total, per_member)`` runs after every epoch with each member's losses, its
+    evaluation when there was one, and the elapsed and projected seconds (None: diverged)."""
     dev = resolve_device(device)
     # The precision and the dtype are settings of this run, not of the process: set for the run,
     # restored after.
     with run_precision(cfg.tf32, dev), run_dtype(cfg.dtype) as dtype:
         precision = effective(dev)
         results = _train(data.to(dev, dtype), cfg, seeds, dev, checkpoint, progress,
-                         feature_sample, points)
+                         feature_sample, points, log)
     for result in results:
         result.precision = precision
     return results
@@ -100,6 +124,7 @@ def _train(
     data: Benchmark, cfg: Config, seeds: Sequence[int], dev: torch.device,
     checkpoint: Path | None, progress: Callable[[int, int], None] | None, feature_sample: bool,
     points: Sequence[dict | None] | None = None,
+    log: Callable[[int, int, list[dict | None]], None] | None = None,
 ) -> list[RunResult]:
     # ===== set-up =====
     model = VSBoost(data, cfg, seeds, dev)
@@ -119,7 +144,7 @@ def _train(
     # ===== training =====
     for epoch in range(start_epoch, cfg.gan_epochs):
         episodes, repl = model.draw_epoch()  # [M, steps, critic_steps, N*K] image indices
-        sums = torch.zeros(members, 4, device=dev)  # loss_d, loss_g, metric(real), metric(fake)
+        sums = torch.zeros(members, len(LOSSES), device=dev)
         for it in range(model.steps):
             sums += model.iteration(episodes[:, it])
 
@@ -141,8 +166,7 @@ def _train(
                     if points is not None and points[m] is not None:
                         entry.update(evaluate.at_points(points[m], epoch + 1, gzsl[:, m],
                                                         czsl[:, m]))
-                    entry.update(dict(zip(("loss_d", "loss_g", "loss_metric", "loss_metric_fake"),
-                                          losses[m].tolist())))
+                    entry.update(loss_entry(losses[m], cfg))
                     if relation is not None:
                         entry["relation_same"], entry["relation_other"] = relation[m].tolist()
                     entry["wall_s"] = wall_before + time.perf_counter() - t0
@@ -159,6 +183,16 @@ def _train(
             })
         if progress is not None:
             progress(epoch + 1, cfg.gan_epochs)
+        if log is not None:
+            spent = time.perf_counter() - t0
+            timing = {"elapsed_s": wall_before + spent,
+                      "projected_s": wall_before + spent / (epoch + 1 - start_epoch)
+                      * (cfg.gan_epochs - start_epoch)}
+            log(epoch + 1, cfg.gan_epochs, [
+                None if diverged[m] is not None else
+                {"losses": loss_entry(losses[m], cfg), **timing,
+                 "eval": history[m][-1] if history[m] and history[m][-1]["epoch"] == epoch + 1
+                 else None} for m in range(members)])
 
     # ===== results =====
     wall = wall_before + time.perf_counter() - t0
@@ -244,12 +278,13 @@ class VSBoost:
         return idx.view(shape), sum(d[1] for d in drawn)
 
     def metric_losses(self, h: Tensor, y: Tensor) -> Tensor:
-        """L_SM + L_RM per member for refined features h ``[M, B, enc]`` of classes y ``[M, B]``."""
+        """L_SM and L_RM per member, ``[M, 2]`` (0 for a branch the row lacks), for refined
+        features h ``[M, B, enc]`` of classes y ``[M, B]``: apart, so that each is recorded."""
         cfg, data = self.cfg, self.data
-        loss = h.new_zeros(self.members)
+        sml = rml = h.new_zeros(self.members)
         if cfg.sml:
-            loss = loss + semantic_metric_loss(self.R(h), self.sml_att, self.sml_slot[y],
-                                               cfg.tau, cfg.sml_cosine)
+            sml = semantic_metric_loss(self.R(h), self.sml_att, self.sml_slot[y], cfg.tau,
+                                       cfg.sml_cosine)
         if cfg.rml:
             pairs = self.rng["pairs"]
             pos, neg = draw_pairs(pairs, y)
@@ -261,8 +296,8 @@ class VSBoost:
                 h_neg, y_neg = _take(h, neg), torch.gather(y, 1, neg)
             t_pos = (self.unit_att[y] * self.unit_att[y_pos]).sum(-1)
             t_neg = (self.unit_att[y] * self.unit_att[y_neg]).sum(-1)
-            loss = loss + relational_metric_loss(self.Fr, h, h_pos, h_neg, t_pos, t_neg)
-        return loss
+            rml = relational_metric_loss(self.Fr, h, h_pos, h_neg, t_pos, t_neg)
+        return torch.stack([sml, rml], dim=1)
 
     def relation_scores(self) -> Tensor | None:
         """What the relation head F has learnt (rows with RML), on the host: per member the mean
@@ -283,8 +318,8 @@ class VSBoost:
 
     def iteration(self, episodes: Tensor) -> Tensor:
         """One generator iteration on ``episodes`` ``[M, critic_steps, N*K]``: the critic steps
-        (with E, R, F updates), then one generator step. Returns the losses ``[M, 4]``, left on
-        the device: nothing here waits for the device."""
+        (with E, R, F updates), then one generator step. Returns the losses ``[M, 6]``
+        (:data:`LOSSES`), left on the device: nothing here waits for the device."""
         cfg, data, G, D, E, opts = self.cfg, self.data, self.G, self.D, self.E, self.opts
         batch, noise_dim, noise = self.batch, self.noise_dim, self.rng["noise"]
         for c in range(cfg.critic_steps):
@@ -300,23 +335,24 @@ class VSBoost:
             d_loss = critic_loss(d_real, d_fake, penalty, cfg.gp_weight)
             # E, R, F learn on real features at every critic step (lineage CE-GZSL; docs/method.md);
             # they share no parameter with D, so one backward serves both optimisers.
-            m_loss = self.metric_losses(E(x), y) if E is not None else torch.zeros_like(d_loss)
+            m_terms = (self.metric_losses(E(x), y) if E is not None
+                       else d_loss.new_zeros(self.members, 2))
             for opt in opts.values():
                 opt.zero_grad(set_to_none=True)
-            (d_loss + m_loss).sum().backward()
+            (d_loss + m_terms.sum(1)).sum().backward()
             opts["D"].step()
             if "M" in opts:
                 opts["M"].step()
         # Generator step on the last critic episode's classes (lineage).
         fake = G(member_randn(noise, batch, noise_dim), a)
         g_loss = -D(fake, a).mean(dim=1)
-        f_loss = torch.zeros_like(g_loss)
+        f_loss = g_loss.new_zeros(self.members, 2)
         if E is not None and cfg.metric_on_fake:
             # Metric losses on E(G(z, a)) steer G; `inputs=` leaves E, R, F, D untouched here.
             f_loss = self.metric_losses(E(fake), y)
-        (g_loss + f_loss).sum().backward(inputs=self.g_params)
+        (g_loss + f_loss.sum(1)).sum().backward(inputs=self.g_params)
         opts["G"].step()
-        return torch.stack([d_loss, g_loss, m_loss, f_loss], dim=1).detach()
+        return torch.cat([torch.stack([d_loss, g_loss], 1), m_terms, f_loss], 1).detach()
 
     def eval_features(self) -> evaluate.EvalFeatures:
         """What the final classifiers see (docs/protocols.md): ``syn_num`` generated features per

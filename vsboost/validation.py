@@ -12,6 +12,7 @@ the signature of :func:`vsboost.train.train` that records test metrics at given 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
@@ -123,8 +124,10 @@ def run(train: Callable, data: Benchmark, cfg: Config, seeds: Sequence[int], *,
     t0 = time.perf_counter()
     val_data = split(data)
     val_ckpt = None if checkpoint is None else Path(checkpoint).with_suffix(".val.pt")
-    val_results = train(val_data, cfg, seeds, checkpoint=val_ckpt,
-                        **{k: v for k, v in kwargs.items() if k != "feature_sample"})
+    val_kwargs = {k: v for k, v in kwargs.items() if k not in ("feature_sample", "log")}
+    if kwargs.get("log") is not None:  # the same log, each line saying which training it is
+        val_kwargs["log"] = functools.partial(kwargs["log"], phase="validation")
+    val_results = train(val_data, cfg, seeds, checkpoint=val_ckpt, **val_kwargs)
     val_wall = time.perf_counter() - t0
     picks = [points(r.history, cfg.cls_epochs) if r.status == "done" and r.history else None
              for r in val_results]
