@@ -439,8 +439,17 @@ def render(table: int, records: list[dict], name: str, expected: int | None = No
 
 # ===== training curves =====
 
+# What the curves show beside U / S / H (history keys; vsboost.train.LOSSES, relation_scores):
+# the losses per epoch (mean over the epoch's iterations) and what the relation head F predicts
+# for same-class and other-class pairs. val_H: H on the validation classes (val protocol).
+CURVE_VALUES = ("val_H", "loss_d", "loss_g", "loss_sml", "loss_rml", "relation_same",
+                "relation_other")
+
+
 def curves(records: list[dict], dataset: str, expected: int | None = None) -> pd.DataFrame:
-    """Per-epoch U / S / H (percent) of the done runs of one dataset, long format."""
+    """Per-epoch U / S / H (percent) of the done runs of one dataset, and :data:`CURVE_VALUES`
+    (NaN where a run has none: a row without that loss, a run without the val protocol), long
+    format."""
     expected = expected or expected_seeds(records)
     lines = []
     for row in present(records, "row", ROWS):
@@ -449,10 +458,17 @@ def curves(records: list[dict], dataset: str, expected: int | None = None) -> pd
                 continue
             for h in r.get("history") or []:
                 vals = {m: h.get(m) for m in GZSL}
-                if all(isinstance(v, int | float) and math.isfinite(v) for v in vals.values()):
+                if all(_finite(v) for v in vals.values()):
+                    extra = {k: h.get(k) for k in CURVE_VALUES}
+                    extra["val_H"] = 100.0 * h["val"]["H"] if "val" in h else None
                     lines.append({"row": row, "seed": r["key"]["seed_index"],
-                                  "epoch": h["epoch"], **{m: 100.0 * v for m, v in vals.items()}})
-    return pd.DataFrame(lines, columns=["row", "seed", "epoch", *GZSL])
+                                  "epoch": h["epoch"], **{m: 100.0 * v for m, v in vals.items()},
+                                  **{k: v if _finite(v) else math.nan for k, v in extra.items()}})
+    return pd.DataFrame(lines, columns=["row", "seed", "epoch", *GZSL, *CURVE_VALUES])
+
+
+def _finite(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def tsne_runs(records: list[dict], datasets: Iterable[str] | None = None) -> list[dict]:
