@@ -238,6 +238,18 @@ def cell(records: list[dict], dataset: str, row: str, metric: str, protocol: str
     return out
 
 
+def ran(records: list[dict], dataset: str, row: str) -> bool:
+    """Whether any run of (dataset, row) has a record: what was asked for, whatever its status.
+    Tables and claims speak of these cells only."""
+    return any((r["key"]["dataset"], r["key"]["row"]) == (dataset, row) for r in records)
+
+
+def not_run(records: list[dict], order: Iterable[str], axis: str) -> list[str]:
+    """The names of ``order`` (datasets or rows) that no record has."""
+    found = {r["key"][axis] for r in records}
+    return [x for x in order if x not in found]
+
+
 def present(records: list[dict], axis: str, order: Iterable[str]) -> list[str]:
     found = {r["key"][axis] for r in records}
     return [x for x in order if x in found] + sorted(found - set(order))

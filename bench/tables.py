@@ -25,7 +25,9 @@ from bench.cells import (
     deviation_text,
     expected_seeds,
     kind,
+    not_run,
     present,
+    ran,
     select,
 )
 from bench.store import RECORD_STATUSES
@@ -73,15 +75,20 @@ def _gzsl_frame(records: list[dict], pairs: list[tuple[str, str]], table: int, p
 def table2(records: list[dict], protocol: str, expected: int | None = None) -> pd.DataFrame:
     """GZSL U / S / H of the full model per dataset, paper number and Δ beside each."""
     expected = expected or expected_seeds(records)
-    pairs = [(ds, "full") for ds in present(records, "dataset", DATASETS)]
-    return _gzsl_frame(records, pairs, 2, protocol, expected).drop(columns="row")
+    pairs = [(ds, "full") for ds in _with_full(records)]
+    return _gzsl_frame(records, pairs, 2, protocol, expected).drop(columns="row", errors="ignore")
+
+
+def _with_full(records: list[dict]) -> list[str]:
+    """The datasets whose full row was run: what Tables 2 and 3 can show."""
+    return [ds for ds in present(records, "dataset", DATASETS) if ran(records, ds, "full")]
 
 
 def table3(records: list[dict], protocol: str, expected: int | None = None) -> pd.DataFrame:
     """CZSL top-1 accuracy of the full model per dataset."""
     expected = expected or expected_seeds(records)
     rows = []
-    for ds in present(records, "dataset", DATASETS):
+    for ds in _with_full(records):
         c = cell(records, ds, "full", "acc", protocol, expected)
         ref = paper.value(3, ds, "acc")
         rows.append({"dataset": ds, "CZSL top-1": c.text()} | ({} if kind(records) != "real" else {
@@ -92,10 +99,8 @@ def table3(records: list[dict], protocol: str, expected: int | None = None) -> p
 def table4(records: list[dict], protocol: str, expected: int | None = None) -> pd.DataFrame:
     """Ablation: every row (plain, sml, rml, full) x dataset, U / S / H."""
     expected = expected or expected_seeds(records)
-    rows = present(records, "row", ROWS)
-    rows += [r for r in ROWS if r not in rows]  # every ablation row, done or not
     pairs = [(ds, row) for ds in present(records, "dataset", DATASETS)
-             for row in sorted(rows, key=_order(ROWS))]
+             for row in present(records, "row", ROWS) if ran(records, ds, row)]
     return _gzsl_frame(records, pairs, 4, protocol, expected)
 
 
@@ -115,6 +120,8 @@ def gains(records: list[dict], protocol: str, expected: int | None = None) -> pd
     lines = []
     for ds in present(records, "dataset", DATASETS):
         for row, base in GAINS:
+            if not (ran(records, ds, row) and ran(records, ds, base)):
+                continue  # a gain over a row that was not run
             line = {"dataset": ds, "gain": f"{row} − {base}"}
             for m in GZSL:
                 line[m] = _gain_text(records, ds, row, base, m, protocol, expected)
@@ -171,7 +178,7 @@ def printed(table: int, records: list[dict], expected: int | None = None) -> pd.
     paper's VS-Boost row), the reproduced VS-Boost row under each protocol, and the rank of each
     reproduced mean among the other methods' published numbers on that column."""
     expected = expected or expected_seeds(records)
-    columns = [(ds, m) for ds in DATASETS for m in (GZSL if table == 2 else ("acc",))]
+    columns = [(ds, m) for ds in _with_full(records) for m in (GZSL if table == 2 else ("acc",))]
     head = ["method", "year", "kind", "source"]
 
     def name(ds, m):
@@ -210,17 +217,14 @@ GXE_NOTE = ("GXE's APY U is not legible in the copy of the paper read here (S 74
             "imply about 26.5); it is shown as —.")
 
 
-def _order(order: Iterable[str]):
-    order = list(order)
-    return lambda x: (order.index(x), x) if x in order else (len(order), x)
-
-
 def per_seed(records: list[dict], metric_of_row: dict[str, str],
              expected: int) -> pd.DataFrame:
     """Per-seed values (percent) of one headline metric per row, both protocols."""
     lines = []
     for ds in present(records, "dataset", DATASETS):
         for row, metric in metric_of_row.items():
+            if not ran(records, ds, row):
+                continue
             for protocol in PROTOCOLS:
                 c = cell(records, ds, row, metric, protocol, expected)
                 line = {"dataset": ds, "row": row, "metric": metric, "protocol": protocol}
@@ -385,7 +389,8 @@ def render(table: int, records: list[dict], name: str, expected: int | None = No
     build, what, headline = {
         2: (table2, "GZSL U / S / H, full model", {"full": "H"}),
         3: (table3, "CZSL top-1 accuracy on unseen classes, full model", {"full": "acc"}),
-        4: (table4, "ablation, GZSL U / S / H per row", {r: "H" for r in ROWS}),
+        4: (table4, "ablation, GZSL U / S / H per row",
+            {r: "H" for r in present(records, "row", ROWS)}),
     }[table]
     title = {"real": "real data", "synthetic": "SYNTHETIC data"}.get(data, "CUSTOM data")
     out = [f"# Table {table} — {what} — {title}", ""]
@@ -403,10 +408,17 @@ def render(table: int, records: list[dict], name: str, expected: int | None = No
                 f"the {profiles} profile ({'; '.join(changed)}); they are not that profile's "
                 "numbers.", ""]
     out += [provenance(records, name), ""]
+    missing = [f"{axis} {', '.join(names)}" for axis, names in (
+        ("datasets", not_run(records, DATASETS, "dataset")),
+        ("rows", not_run(records, ROWS, "row"))) if names]
+    if missing:
+        out += [f"Not run, so left out of every table here: {'; '.join(missing)}.", ""]
     out += ["## The three protocols side by side", "",
             markdown(side_by_side(records, headline, expected)), "", SIDE_FOOTNOTE, ""]
     for protocol, label in PROTOCOLS.items():
-        out += [f"## {label}", "", markdown(build(records, protocol, expected)), ""]
+        frame = build(records, protocol, expected)
+        out += [f"## {label}", "", markdown(frame) if not frame.empty
+                else "No run of the full row here: nothing to show.", ""]
     out += [f"Footnote: {FOOTNOTE} Expected seeds per cell: {expected}.", ""]
     if table in (2, 3) and data == "real":
         out += [f"## Table {table} as printed, with the reproduction", "",
