@@ -44,7 +44,7 @@ from bench.options import (
     training_options,
 )
 from vsboost import settings
-from vsboost.config import DATASETS, ROWS
+from vsboost.config import DATASET_NAME, DATASETS, ROWS
 from vsboost.errors import UserError
 
 TABLE_ROWS = {"table2": ("full",), "table3": ("full",), "table4": tuple(ROWS)}
@@ -152,8 +152,9 @@ def cli() -> None:
 
 
 @cli.command(cls=SectionedCommand)
-@option("-d", "--dataset", required=True, callback=names(DATASETS, single=True), section="Run",
-        help=f"One of {', '.join(DATASETS)}.")
+@option("-d", "--dataset", required=True, callback=names(DATASETS, single=True, other=DATASET_NAME),
+        section="Run", help=f"One of {', '.join(DATASETS)}, or another xlsa17 folder with "
+                            "--data-label.")
 @option("-r", "--row", required=True, callback=names(tuple(ROWS), single=True), section="Run",
         help=f"Table 4 row: {', '.join(ROWS)}.")
 @option("--seed-index", type=click.IntRange(min=0), default=0, section="Run",

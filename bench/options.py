@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from vsboost import settings
-from vsboost.config import DATASETS, ROWS
+from vsboost.config import DATASET_NAME, DATASETS, ROWS
 
 DEBUG = "bench.debug"  # ctx.meta key: show tracebacks instead of one line
 
@@ -52,14 +52,16 @@ debug_option = option("--debug", is_flag=True, expose_value=False, is_eager=True
                       help="Show the full traceback of an error instead of one line.")
 
 
-def names(allowed, *, single: bool = False, default=None):
+def names(allowed, *, single: bool = False, default=None, other=None):
     """Callback of a name-list option: ``-d CUB -d AWA2`` and ``--datasets CUB,AWA2`` alike,
-    each name checked against ``allowed``, duplicates dropped, order kept."""
+    each name checked against ``allowed`` (or matching the pattern ``other``), duplicates
+    dropped, order kept."""
 
     def callback(ctx: click.Context, param: click.Parameter, value):
         values = (value,) if isinstance(value, str) else (value or ())
         names = list(dict.fromkeys(n.strip() for v in values for n in v.split(",") if n.strip()))
-        unknown = [n for n in names if n not in allowed]
+        unknown = [n for n in names if n not in allowed
+                   and not (other is not None and other.fullmatch(n))]
         if unknown or (single and len(names) > 1):
             raise click.BadParameter(
                 f"expected {'one' if single else 'some'} of {', '.join(allowed)}, found "
@@ -74,9 +76,10 @@ def names(allowed, *, single: bool = False, default=None):
 def datasets_option(*, default=tuple(DATASETS), show_default: str = "all five",
                     section: str = "Grid", help: str = "Datasets"):
     return option("-d", "--datasets", multiple=True, metavar="NAME[,NAME...]",
-                  callback=names(DATASETS, default=default), section=section,
-                  show_default=show_default,
-                  help=f"{help}: {', '.join(DATASETS)}; repeat -d or separate by commas.")
+                  callback=names(DATASETS, default=default, other=DATASET_NAME),
+                  section=section, show_default=show_default,
+                  help=f"{help}: {', '.join(DATASETS)}, or another xlsa17 folder with "
+                       "--data-label; repeat -d or separate by commas.")
 
 
 rows_option = option("-r", "--rows", multiple=True, metavar="ROW[,ROW...]",

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from vsboost.config import DATASETS, ROWS
+from vsboost.config import DATASET_NAME, DATASETS, ROWS
 
 SCHEMAS = (1,)  # record schemas this code reads
 FINISHED = ("done", "diverged")
@@ -98,8 +98,9 @@ def _key_problems(key: dict):
     if missing:
         yield missing[0], ("present", "nothing")
         return
-    if key["dataset"] not in DATASETS:
-        yield "dataset", (f"one of {', '.join(DATASETS)}", key["dataset"])
+    if not _dataset_name(key["dataset"]):
+        yield "dataset", (f"one of {', '.join(DATASETS)} or another dataset folder's name",
+                          key["dataset"])
     if key["row"] not in tuple(ROWS):  # a tuple: an unhashable value is simply not in it
         yield "row", (f"one of {', '.join(ROWS)}", key["row"])
     if not _count(key["seed_index"], high=MAX_SEED_INDEX):
@@ -109,6 +110,11 @@ def _key_problems(key: dict):
     for field in ("config_hash", "data_fingerprint"):
         if not isinstance(key[field], str) or not PLAIN.fullmatch(key[field]):
             yield field, ("up to 64 letters, digits, '_' or '.'", key[field])
+
+
+def _dataset_name(value: Any) -> bool:
+    """One of the paper's datasets, or another xlsa17 folder's name (run with --data-label)."""
+    return value in DATASETS or (isinstance(value, str) and bool(DATASET_NAME.fullmatch(value)))
 
 
 def _count(value: Any, low: int = 0, high: int = 10**9) -> bool:
@@ -139,8 +145,9 @@ def reference_problem(body: Any) -> Problem:
     """The same for a reference record (``_reference/<DS>-<fp8>.json``, bench.store)."""
     if not isinstance(body, dict) or body.get("kind") != "reference":
         return "kind", "'reference'", body.get("kind") if isinstance(body, dict) else body
-    if body.get("dataset") not in DATASETS:
-        return "dataset", f"one of {', '.join(DATASETS)}", body.get("dataset")
+    if not _dataset_name(body.get("dataset")):
+        return "dataset", f"one of {', '.join(DATASETS)} or another dataset folder's name", \
+            body.get("dataset")
     if not isinstance(body.get("data_fingerprint"), str):
         return "data_fingerprint", "a string", body.get("data_fingerprint")
     metrics = body.get("metrics")

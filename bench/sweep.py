@@ -74,6 +74,13 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
         raise store.BenchError(f"--seeds-per-job {seeds_per_job}: expected >= 1")
     if features not in FEATURES:
         raise store.BenchError(f"--features {features!r}: expected one of {', '.join(FEATURES)}")
+    others = [ds for ds in datasets if ds not in config.DATASETS]
+    if others and data_label is None:
+        raise store.BenchError(
+            f"dataset {others[0]!r}: expected one of {', '.join(config.DATASETS)}; fix: pick one "
+            "of those, or pass --data-label NAME to run another xlsa17-format folder under its "
+            "own name (generic defaults, vsboost/config.py GENERIC; never compared with the "
+            "paper)")
     # ===== every config first: a typo in --set fails before any data is read =====
     overrides = tuple(overrides)
     configs = {(ds, row): config.make_config(ds, row, profile, dict(overrides))
@@ -93,7 +100,8 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
             cfg = configs[ds, row]
             check_episodes(data.train_y, cfg.n_way, cfg.k_shot, cfg.sample_with_replacement)
         fingerprints[ds] = data.fingerprint
-        provenance[ds] = data_provenance(root, ds, data.files, data.synthetic, data_label)
+        provenance[ds] = {**data_provenance(root, ds, data.files, data.synthetic, data_label),
+                          "feature_dim": data.feature_dim, "att_dim": data.att_dim}
         del data
     if name is None:
         kinds = sorted({p["kind"] for p in provenance.values()})

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,8 +242,22 @@ PER_DATASET: dict[str, dict[str, tuple[Any, str]]] = {
     },
 }
 
+# Any other dataset in the xlsa17 format (`bench ... -d NAME --data-label LABEL`, e.g. AWA1 or
+# a user's own): generic defaults, none of them the paper's. The CUB/SUN middle ground of the
+# paper's episodes and the lineage's commands.
+GENERIC: dict[str, tuple[Any, str]] = {
+    "n_way": (8, "choice: generic dataset; the paper's APY/AWA2 episode width"),
+    "k_shot": (16, "choice: generic dataset; fits classes of >= 16 trainval images (CUB's K)"),
+    "syn_num": (300, "choice: generic dataset; within the lineage's 100-1,800 per class"),
+    "lr_gan": (1e-4, "choice: generic dataset; the lineage's CUB/FLO/SUN rate"),
+    "gan_epochs": (100, "choice: generic dataset; SUN's budget, the longest but AWA2/APY's"),
+}
+# A dataset name outside DATASETS: one safe file-name part (it names folders and run ids).
+DATASET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+
 # Seeds (lineage); seed index i > 0 derives from the first so that runs are repeatable.
 BASE_SEEDS = {"APY": 9182, "AWA2": 9182, "CUB": 3483, "FLO": 806, "SUN": 4115}
+GENERIC_SEED = 0  # choice: the base seed of any other dataset
 
 # The smoke profile: tests and the demo. Narrow layers, few epochs, and a larger generator learning
 # rate because 1e-4 learns nothing in a few hundred steps (docs/decisions.md). Never the paper's
@@ -322,7 +337,7 @@ def seed_for(dataset: str, index: int) -> int:
     if index < 0:
         raise ConfigError(f"seed index {index}: expected >= 0")
     # 7919 is an arbitrary prime (choice); index 0 is the lineage seed itself.
-    return BASE_SEEDS[_check_dataset(dataset)] + 7919 * index
+    return BASE_SEEDS.get(_check_dataset(dataset), GENERIC_SEED) + 7919 * index
 
 
 def defaults(dataset: str, profile: str = "paper") -> dict[str, tuple[Any, str]]:
@@ -330,7 +345,7 @@ def defaults(dataset: str, profile: str = "paper") -> dict[str, tuple[Any, str]]
     _check_dataset(dataset)
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}: expected one of {', '.join(PROFILES)}")
-    table = {**COMMON, **PER_DATASET[dataset]}
+    table = {**COMMON, **PER_DATASET.get(dataset, GENERIC)}
     if profile in ("smoke", "regress"):
         table.update({**SMOKE, **SMOKE_PER_DATASET.get(dataset, {})})
     if profile == "regress":
@@ -364,8 +379,12 @@ def parse_override(text: str) -> tuple[str, str]:
 
 
 def _check_dataset(dataset: str) -> str:
-    if dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
+    """One of the paper's datasets, or any other name that is a safe file-name part (generic
+    defaults, :data:`GENERIC`; bench accepts such a name only with --data-label)."""
+    if dataset not in DATASETS and not (isinstance(dataset, str)
+                                        and DATASET_NAME.fullmatch(dataset)):
+        raise ConfigError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}, "
+                          "or a folder name of letters, digits and '_' (with --data-label)")
     return dataset
 
 

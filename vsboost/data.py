@@ -24,7 +24,7 @@ import scipy.io
 import torch
 from torch import Tensor
 
-from vsboost.config import DATASETS
+from vsboost.config import DATASET_NAME, DATASETS
 from vsboost.errors import UserError
 
 FEATURE_DIM = 2048  # ResNet-101 pool5 width (docs/data.md)
@@ -92,10 +92,10 @@ class Benchmark:
 
 def data_files(dataset: str) -> list[str]:
     """Paths, relative to the data root, of the files :func:`load` reads for ``dataset``."""
-    if dataset not in DATASETS:
+    if dataset not in DATASETS and not DATASET_NAME.fullmatch(dataset):
         raise DataError(
-            f"dataset {dataset!r}: expected one of {', '.join(DATASETS)}, found {dataset!r}; "
-            "fix: pick one of those names"
+            f"dataset {dataset!r}: expected one of {', '.join(DATASETS)} or another xlsa17 "
+            f"folder name of letters, digits and '_', found {dataset!r}; fix: rename it"
         )
     names = ["res101.mat", "att_splits.mat"]
     if dataset in SENT_FILE:
