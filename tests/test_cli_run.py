@@ -116,7 +116,9 @@ def test_table2_trains_what_is_missing_then_writes_the_report(tmp_path, data_roo
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--dataset", "XYZ", "--row", "full"], "expected one of APY, AWA2, CUB, FLO, SUN, found XYZ"),
+    (["--dataset", "XYZ", "--row", "full"], "dataset 'XYZ': expected one of APY, AWA2, CUB, FLO, "
+                                            "SUN; fix: pick one of those, or pass --data-label"),
+    (["--dataset", "X/Y", "--row", "full"], "expected one of APY, AWA2, CUB, FLO, SUN, found X/Y"),
     (["--dataset", "APY", "--row", "best"], "expected one of plain, sml, rml, full, found best"),
     (["--dataset", "APY", "--row", "full", "--seed-index", "-1"], "'--seed-index'"),
     (["--dataset", "APY", "--row", "full", "--set", "epochs=3"], "unknown config key 'epochs'"),

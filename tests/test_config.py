@@ -9,6 +9,7 @@ from vsboost import config
 from vsboost.config import (
     ADDED_FIELDS,
     DATASETS,
+    GENERIC,
     KEY_SCHEMA_1,
     TRAINVAL,
     Config,
@@ -66,9 +67,16 @@ def test_bad_override_is_refused_with_key_and_fix(overrides, message):
         make_config("CUB", "full", "paper", overrides)
 
 
+def test_another_dataset_name_gets_the_generic_defaults_each_tagged_choice():
+    table = defaults("AWA1", "paper")
+    for key, (value, source) in GENERIC.items():
+        assert table[key] == (value, source) and source.startswith("choice")
+    assert make_config("AWA1", "full").gan_epochs == GENERIC["gan_epochs"][0]
+
+
 def test_unknown_dataset_row_and_profile_are_refused():
-    with pytest.raises(ConfigError, match="unknown dataset 'AWA'"):
-        make_config("AWA", "full")
+    with pytest.raises(ConfigError, match="unknown dataset '../AWA'"):
+        make_config("../AWA", "full")
     with pytest.raises(ConfigError, match="unknown row 'both'"):
         make_config("CUB", "both")
     with pytest.raises(ConfigError, match="unknown profile"):
