@@ -266,6 +266,7 @@ def provenance(records: list[dict], name: str) -> str:
         ("settings changed (†)", _changed(records)),
         ("data version shown", "; ".join(f"{ds} {data_version(records, ds)}"
                                          for ds in present(records, "dataset", DATASETS))),
+        ("feature / embedding dimension", _counts(_dims(r) for r in records)),
         ("git commits", _counts(p.get("git_commit") and p["git_commit"] + _changes(p)
                                 for p in prov)),
         ("devices", _counts(p.get("device") for p in prov)),
@@ -277,6 +278,13 @@ def provenance(records: list[dict], name: str) -> str:
     ]
     return tabulate(lines, headers=["provenance", "value (number of runs)"], tablefmt="pipe",
                     disable_numparse=True)
+
+
+def _dims(record: dict) -> str:
+    data = record.get("data") or {}
+    if data.get("feature_dim") is None:
+        return f"{record['key']['dataset']} not recorded"
+    return f"{record['key']['dataset']} {data['feature_dim']} / {data.get('att_dim')}"
 
 
 def _changes(prov: dict) -> str:
