@@ -112,3 +112,10 @@ def test_real_proposed_split_lists_resolve_to_the_published_sizes(real_meta):
         assert len(val) == n_val and set(files) == set(CLASS_LISTS)
     assert _val_classes(real_meta / "FLO", {}, real_meta / "FLO" / "att_splits.mat",
                         np.arange(82)) == (None, {})
+
+
+def test_the_validation_training_makes_as_many_passes_per_epoch_as_the_main_one():
+    smoke = config.make_config("APY", "full", "smoke")  # steps_per_epoch fixed at 10
+    assert validation.same_passes(smoke, 60, 100).steps_per_epoch == 6
+    paper = config.make_config("APY", "full", "paper")  # one pass per epoch already
+    assert validation.same_passes(paper, 60, 100) == paper

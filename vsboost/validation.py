@@ -12,6 +12,7 @@ the signature of :func:`vsboost.train.train` that records test metrics at given 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Sequence
@@ -87,6 +88,17 @@ def describe(data: Benchmark, val: Benchmark) -> dict:
             "val_images": len(val.test_unseen_y)}
 
 
+def same_passes(cfg: Config, n_val_train: int, n_trainval: int) -> Config:
+    """The validation training's settings: ``cfg``, with as many passes over its training set per
+    epoch as the main training makes over trainval. With ``steps_per_epoch = 0`` (one pass per
+    epoch, the paper profile) that holds already; a fixed ``steps_per_epoch`` (the smoke profile)
+    is scaled by the size ratio, so epoch e of both trainings has seen each image as often."""
+    if not cfg.steps_per_epoch:
+        return cfg
+    steps = max(1, round(cfg.steps_per_epoch * n_val_train / n_trainval))
+    return dataclasses.replace(cfg, steps_per_epoch=steps)
+
+
 def points(val_history: list[dict], cls_epochs: int) -> dict:
     """The (generator epoch, classifier epoch) of the best validation H and of the best
     validation CZSL accuracy: the selection rule of ``paper``, applied to validation metrics."""
@@ -123,11 +135,12 @@ def run(train: Callable, data: Benchmark, cfg: Config, seeds: Sequence[int], *,
         return train(data, cfg, seeds, checkpoint=checkpoint, **kwargs)
     t0 = time.perf_counter()
     val_data = split(data)
+    val_cfg = same_passes(cfg, len(val_data.train_y), len(data.train_y))
     val_ckpt = None if checkpoint is None else Path(checkpoint).with_suffix(".val.pt")
     val_kwargs = {k: v for k, v in kwargs.items() if k not in ("feature_sample", "log")}
     if kwargs.get("log") is not None:  # the same log, each line saying which training it is
         val_kwargs["log"] = functools.partial(kwargs["log"], phase="validation")
-    val_results = train(val_data, cfg, seeds, checkpoint=val_ckpt, **val_kwargs)
+    val_results = train(val_data, val_cfg, seeds, checkpoint=val_ckpt, **val_kwargs)
     val_wall = time.perf_counter() - t0
     picks = [points(r.history, cfg.cls_epochs) if r.status == "done" and r.history else None
              for r in val_results]
@@ -138,7 +151,8 @@ def run(train: Callable, data: Benchmark, cfg: Config, seeds: Sequence[int], *,
         for entry in result.history:
             if entry["epoch"] in by_epoch:
                 entry["val"] = {k: by_epoch[entry["epoch"]][k] for k in VAL_KEYS}
-        result.validation = {**info, "status": val_result.status, "wall_s": val_result.wall_s}
+        result.validation = {**info, "status": val_result.status, "wall_s": val_result.wall_s,
+                             "steps_per_epoch": val_cfg.steps_per_epoch}
         result.wall_s += val_wall
         chosen = select(result.history) if result.metrics is not None else None
         if chosen is not None:
