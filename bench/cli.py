@@ -236,7 +236,7 @@ def _plan(datasets, rows, seed_indices, *, seeds_per_job: int, **kw):
         profile=kw["profile"], overrides=overrides,
         data_root=kw["data_root"], synthetic=kw["synthetic"], seeds_per_job=seeds_per_job,
         device=None if kw["device"] == "auto" else kw["device"], features=kw["features"],
-        data_label=kw["data_label"])
+        data_label=kw["data_label"], feature_file=kw["feature_file"], backbone=kw["backbone"])
     click.echo(f"{plan.folder}: profile {kw['profile']}, {len(plan.jobs)} jobs to run")
     click.echo(sweeps.summary(plan.cells))
     return plan

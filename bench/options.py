@@ -135,6 +135,12 @@ def training_options(f):
                help="Run your own xlsa17-format files as CUSTOM data under this label: they may "
                     "differ from datasets.lock, and are never compared with the paper. Without "
                     "it, real files that do not match the lock are refused."),
+        option("--feature-file", default="res101.mat", section="Data",
+               help="The features' file in each dataset folder (xlsa17 layout: `features` D x N, "
+                    "`labels`); another backbone's features need --data-label."),
+        option("--backbone", default=None, section="Data", show_default="not recorded",
+               help="Name of the network that made the features, recorded in every record and "
+                    "shown in the reports (e.g. ResNet-101, CLIP ViT-B/32)."),
         results_option,
         option("--name", default=None, section="Results",
                show_default="<profile>-<data kind>: synthetic, real or custom-<label>",

@@ -86,7 +86,7 @@ def synthetic_root(data_root: Path | None, datasets) -> Path:
 def run_job(job: Job) -> dict[int, str]:
     """Train the job's unfinished members; returns {seed index: status or 'skipped'}."""
     from vsboost import config, train, validation
-    from vsboost.data import load
+    from vsboost.data import FEATURE_FILE, load
 
     if job.threads:
         import torch
@@ -119,7 +119,8 @@ def run_job(job: Job) -> dict[int, str]:
         # ===== data: the fingerprint must be the one the run ids were made with =====
         # The bytes must be those the sweep planned with, checked before they are parsed.
         pins = {rel.split("/", 1)[1]: f["sha256"] for rel, f in job.data["files"].items()}
-        data = load(job.data_root, job.dataset, normalize_sent=cfg.normalize_sent, pins=pins)
+        data = load(job.data_root, job.dataset, normalize_sent=cfg.normalize_sent, pins=pins,
+                    feature_file=job.data.get("feature_file") or FEATURE_FILE)
         if data.fingerprint != job.fingerprint:
             raise store.BenchError(
                 f"{job.data_root}/{job.dataset}: data changed since the sweep was planned "

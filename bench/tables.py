@@ -266,7 +266,7 @@ def provenance(records: list[dict], name: str) -> str:
         ("settings changed (†)", _changed(records)),
         ("data version shown", "; ".join(f"{ds} {data_version(records, ds)}"
                                          for ds in present(records, "dataset", DATASETS))),
-        ("feature / embedding dimension", _counts(_dims(r) for r in records)),
+        ("feature / embedding dimension (file, backbone)", _counts(_dims(r) for r in records)),
         ("git commits", _counts(p.get("git_commit") and p["git_commit"] + _changes(p)
                                 for p in prov)),
         ("devices", _counts(p.get("device") for p in prov)),
@@ -284,7 +284,9 @@ def _dims(record: dict) -> str:
     data = record.get("data") or {}
     if data.get("feature_dim") is None:
         return f"{record['key']['dataset']} not recorded"
-    return f"{record['key']['dataset']} {data['feature_dim']} / {data.get('att_dim')}"
+    made = ", ".join(str(v) for v in (data.get("feature_file"), data.get("backbone")) if v)
+    return (f"{record['key']['dataset']} {data['feature_dim']} / {data.get('att_dim')}"
+            + (f" ({made})" if made else ""))
 
 
 def _changes(prov: dict) -> str:

@@ -39,19 +39,23 @@ def test_an_xlsa17_folder_of_another_name_runs_under_that_name_with_data_label(t
     shutil.copytree(data_root / "APY", root / "AWA1")  # AWA1-format files under their own name
     refused = bench("run", "-d", "AWA1", "-r", "full", *tiny(root, tmp_path), "--name", "a")
     assert refused.exit_code == 2 and "--data-label" in refused.output
+    (root / "AWA1" / "res101.mat").rename(root / "AWA1" / "clip.mat")  # a feature file's name
     result = bench("run", "-d", "AWA1", "-r", "full", *tiny(root, tmp_path), "--name", "a",
-                   "--data-label", "AWA1")
+                   "--data-label", "AWA1", "--feature-file", "clip.mat", "--backbone", "CLIP")
     assert result.exit_code == 0, result.output
     (run,) = store.run_dirs(tmp_path / "a")
     record = json.loads((run / store.RECORD).read_text())
     assert run.name.startswith("AWA1-full-s0-") and record["key"]["dataset"] == "AWA1"
     assert record["config"]["syn_num"] == 10 and record["data"]["feature_dim"] == 2048
+    assert (record["data"]["feature_file"], record["data"]["backbone"]) == ("clip.mat", "CLIP")
     assert record["config"]["gan_epochs"] == 2 and record["deviations"]["syn_num"] == {
         "value": 10, "default": 300}  # the generic default, vsboost/config.py GENERIC
     out = tmp_path / "reports"
     report = bench("report", "--results", tmp_path, "--name", "a", "--out", out)
     assert report.exit_code == 0, report.output
-    assert "| AWA1 " in (out / "table2.md").read_text() and (out / "curves_AWA1.png").is_file()
+    table2 = (out / "table2.md").read_text()
+    assert "| AWA1 " in table2 and (out / "curves_AWA1.png").is_file()
+    assert "AWA1 2048 / 64 (clip.mat, CLIP)" in table2  # dimensions, file and backbone shown
 
 
 def test_run_writes_one_record_with_key_config_and_provenance(tmp_path, data_root):

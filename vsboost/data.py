@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ VARIABLES = ("features", "labels", "att", *SPLITS, "allclasses_names", "syntheti
 # The proposed split's first validation fold (Xian et al. ship three; the first is the one the
 # lineage's validation code reads): class names, one a line.
 CLASS_LISTS = ("trainclasses1.txt", "valclasses1.txt")
+FEATURE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,60}\.mat")
 MAX_LIST_BYTES = 1 << 20  # choice: SUN's lists, the longest, are 12 kB
 # choice: AWA2/res101.mat, the largest xlsa17 file, is 311 MB with a 2048 x 37322 float64 array
 # of 611 MB; these bounds leave room for bigger feature sets and stop a crafted file first.
@@ -90,14 +92,21 @@ class Benchmark:
         return self.train_x.shape[1]
 
 
-def data_files(dataset: str) -> list[str]:
+FEATURE_FILE = "res101.mat"  # xlsa17's ResNet-101 features; another file via feature_file
+
+
+def data_files(dataset: str, feature_file: str = FEATURE_FILE) -> list[str]:
     """Paths, relative to the data root, of the files :func:`load` reads for ``dataset``."""
     if dataset not in DATASETS and not DATASET_NAME.fullmatch(dataset):
         raise DataError(
             f"dataset {dataset!r}: expected one of {', '.join(DATASETS)} or another xlsa17 "
             f"folder name of letters, digits and '_', found {dataset!r}; fix: rename it"
         )
-    names = ["res101.mat", "att_splits.mat"]
+    if not FEATURE_NAME.fullmatch(feature_file) or feature_file in ("att_splits.mat",
+                                                                     *SENT_FILE.values()):
+        raise DataError(f"feature file {feature_file!r}: expected a .mat file name of letters, "
+                        "digits, '_', '-' or '.' beside att_splits.mat; fix: rename it")
+    names = [feature_file, "att_splits.mat"]
     if dataset in SENT_FILE:
         names.append(SENT_FILE[dataset])
     return [f"{dataset}/{name}" for name in names]
@@ -110,12 +119,14 @@ def load(
     normalize_sent: bool = True,
     device: str | torch.device | None = "cpu",
     pins: dict[str, str] | None = None,
+    feature_file: str = FEATURE_FILE,
 ) -> Benchmark:
     """Read, validate and preprocess one dataset; ``device=None`` picks CUDA when present.
     ``pins``: {file name: sha256} the bytes must match before they are parsed (the lock's pins,
-    or the hashes a sweep planned with)."""
+    or the hashes a sweep planned with). ``feature_file``: the features' file name in the
+    dataset folder (xlsa17: res101.mat; any backbone's features in the same layout)."""
     root = Path(root)
-    paths = [root / rel for rel in data_files(dataset)]
+    paths = [root / rel for rel in data_files(dataset, feature_file)]
     fetch = (f"fix: run `bench data fetch -d {dataset}` (real data) or `bench data synth` "
              "(synthetic)")
     if not (root / dataset).is_dir():
@@ -132,8 +143,8 @@ def load(
     emb_path = paths[2] if len(paths) > 2 else split_path
 
     # ===== res101.mat: features and labels =====
-    features = _numeric(mats["res101.mat"], "features", res_path)
-    labels = _integers(mats["res101.mat"], "labels", res_path)
+    features = _numeric(mats[feature_file], "features", res_path)
+    labels = _integers(mats[feature_file], "labels", res_path)
     n = labels.size
     if features.ndim != 2 or features.shape[1] != n:
         rows, cols = features.shape if features.ndim == 2 else (None, None)
