@@ -180,8 +180,10 @@ def _headline(record: dict | None) -> str:
     if record["status"] == "diverged":
         return f" at epoch {record['diverged_epoch']}"
     paper, last = record["metrics"]["paper"], record["metrics"]["last"]
+    val = record["metrics"].get("val")
     return (f"; paper protocol U {100 * paper['U']:.1f} S {100 * paper['S']:.1f} "
-            f"H {100 * paper['H']:.1f}; last epoch H {100 * last['H']:.1f}")
+            f"H {100 * paper['H']:.1f}; last epoch H {100 * last['H']:.1f}"
+            + (f"; val protocol H {100 * val['H']:.1f}" if val else ""))
 
 
 @cli.command(cls=SectionedCommand)
