@@ -373,7 +373,8 @@ def render(records: list[dict], name: str, expected: int | None = None,
             "add up as printed"
             + (": " + "; ".join(f"{r.claim.id} {r.assertion.label()}" for r in flagged)
                if flagged else "") + ".",
-            *(f"- Reproduction, {p}: {_count(r.judgements[p].verdict for r in rows)}."
+            *(f"- Reproduction, {p}: "
+              f"{_count(r.judgements[p].verdict for r in rows) or 'no assertion judged'}."
               for p in PROTOCOLS),
             (f"- **CONTRADICTED**: {len(bad)}: "
              + "; ".join(f"{r.claim.id} {r.assertion.label()} ({p})" for r, p in bad)
