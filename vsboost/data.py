@@ -130,6 +130,9 @@ def load(
     fetch = (f"fix: run `bench data fetch -d {dataset}` (real data) or `bench data synth` "
              "(synthetic)")
     if not (root / dataset).is_dir():
+        if dataset not in DATASETS:  # a typo of a paper dataset, or the user's own folder
+            fetch = (f"fix: check the name (the paper's datasets are {', '.join(DATASETS)}) or "
+                     f"put the xlsa17-format files of {dataset} there")
         raise DataError(
             f"{root / dataset}: expected the {dataset} dataset folder, found nothing there; {fetch}"
         )
