@@ -187,7 +187,7 @@ def _headline(record: dict | None) -> str:
 
 
 @cli.command(cls=SectionedCommand)
-@datasets_option()
+@datasets_option(others=True)
 @rows_option
 @seeds_option
 @training_options
@@ -201,7 +201,7 @@ def sweep(datasets, rows, seeds, **kw) -> None:
 
 
 def _table_command(name: str, rows: tuple[str, ...], what: str) -> click.Command:
-    @datasets_option()
+    @datasets_option(others=True)
     @seeds_option
     @out_option()
     @training_options

@@ -74,12 +74,14 @@ def names(allowed, *, single: bool = False, default=None, other=None):
 
 
 def datasets_option(*, default=tuple(DATASETS), show_default: str = "all five",
-                    section: str = "Grid", help: str = "Datasets"):
+                    section: str = "Grid", help: str = "Datasets", others: bool = False):
+    """``others``: also any other xlsa17 folder's name (training commands, with --data-label)."""
+    more = ", or another xlsa17 folder with --data-label" if others else ""
     return option("-d", "--datasets", multiple=True, metavar="NAME[,NAME...]",
-                  callback=names(DATASETS, default=default, other=DATASET_NAME),
+                  callback=names(DATASETS, default=default,
+                                 other=DATASET_NAME if others else None),
                   section=section, show_default=show_default,
-                  help=f"{help}: {', '.join(DATASETS)}, or another xlsa17 folder with "
-                       "--data-label; repeat -d or separate by commas.")
+                  help=f"{help}: {', '.join(DATASETS)}{more}; repeat -d or separate by commas.")
 
 
 rows_option = option("-r", "--rows", multiple=True, metavar="ROW[,ROW...]",
