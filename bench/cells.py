@@ -5,7 +5,7 @@ here: a cell averages the runs of one variant only (per dataset the data version
 recently finished run, left-out versions noted; per (dataset, row) one config hash and one code,
 several refused with each named); real and synthetic records never
 meet in one report; a cell without all its seeds finished says how many are done, or that runs
-failed or diverged. ``docs/protocols.md`` explains the two selection protocols.
+failed or diverged. ``docs/protocols.md`` explains the three selection protocols.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ PROTOCOLS = {
     "as the paper's lineage selects; optimistic)",
     "last": "`last` protocol (honest: last generator epoch, last classifier epoch; never looks at "
     "test labels)",
+    "val": "`val` protocol (honest: generator and classifier epoch of the best H on validation "
+    "classes carved from the seen classes, then the test metrics there; never looks at test "
+    "labels)",
 }
 GZSL = ("U", "S", "H")
 
@@ -93,6 +96,7 @@ class Cell:
     failed: int = 0
     cancelled: int = 0  # by the cluster (scancel)
     timeout: int = 0  # out of time after its requeues
+    unselected: int = 0  # done, but recorded without this protocol (val_protocol off)
     deviations: list[str] = field(default_factory=list)  # settings changed from the profile
 
     @property
@@ -129,9 +133,9 @@ class Cell:
                     + (f" · diverged ({self.diverged})" if self.diverged else ""))
         broken = [f"{word} ({k})" for word, k in (
             ("diverged", self.diverged), ("failed", self.failed), ("cancelled", self.cancelled),
-            ("timeout", self.timeout)) if k]
+            ("timeout", self.timeout), ("not recorded for this protocol", self.unselected)) if k]
         pending = (self.expected - self.n - self.diverged - self.failed - self.cancelled
-                   - self.timeout)
+                   - self.timeout - self.unselected)
         if self.n == 0 and pending <= 0 and broken:
             return ", ".join(broken)
         return ", ".join([f"— {self.n}/{self.expected} seeds done", *broken])
@@ -160,6 +164,16 @@ def _metric(record: dict, metric: str, protocol: str) -> float:
         raise ReportError(f"run {record['run_id']}: expected a finite fraction for metric "
                           f"{metric} ({protocol}), found {raw!r}; fix: rerun that run")
     return 100.0 * float(raw)
+
+
+def _recorded(record: dict, metric: str, protocol: str) -> bool:
+    """False for a ``val`` value of a run made without the val protocol (or whose validation
+    training diverged): the run is done but has no such number."""
+    if protocol != "val" or metric in LOSSES:
+        return True
+    metrics = record.get("metrics") or {}
+    found = (metrics.get("czsl") or {}).get("val") if metric == "acc" else metrics.get("val")
+    return found is not None
 
 
 def expected_seeds(records: Iterable[dict]) -> int:
@@ -242,7 +256,9 @@ def cell(records: list[dict], dataset: str, row: str, metric: str, protocol: str
     changed = sorted({d for r in kept for d in deviation_text(r)})
     out = Cell(dataset, row, metric, protocol, expected, deviations=changed)
     for r in kept:
-        if r["status"] == "done":
+        if r["status"] == "done" and not _recorded(r, metric, protocol):
+            out.unselected += 1
+        elif r["status"] == "done":
             out.values.append(_metric(r, metric, protocol))
             out.seeds.append(r["key"]["seed_index"])
         elif r["status"] == "diverged":
@@ -252,6 +268,18 @@ def cell(records: list[dict], dataset: str, row: str, metric: str, protocol: str
         else:
             out.failed += 1
     return out
+
+
+def ran(records: list[dict], dataset: str, row: str) -> bool:
+    """Whether any run of (dataset, row) has a record: what was asked for, whatever its status.
+    Tables and claims speak of these cells only."""
+    return any((r["key"]["dataset"], r["key"]["row"]) == (dataset, row) for r in records)
+
+
+def not_run(records: list[dict], order: Iterable[str], axis: str) -> list[str]:
+    """The names of ``order`` (datasets or rows) that no record has."""
+    found = {r["key"][axis] for r in records}
+    return [x for x in order if x not in found]
 
 
 def present(records: list[dict], axis: str, order: Iterable[str]) -> list[str]:

@@ -29,6 +29,7 @@ from bench.cells import (
     expected_seeds,
     kind,
     kind_title,
+    ran,
 )
 from vsboost.config import DATASETS
 
@@ -326,6 +327,18 @@ def evaluate(records: list[dict], expected: int | None = None) -> list[Row]:
             for c in CLAIMS for a in c.asserts]
 
 
+def speaks(a, records: list[dict]) -> bool:
+    """Whether the runs can speak to assertion ``a``: every (dataset, row) it needs was run
+    (has a record, whatever its status). The others are named once, not judged."""
+    if isinstance(a, Gain):
+        needed = [(a.dataset, a.row), (a.dataset, a.base)]
+    elif isinstance(a, SameRow):
+        needed = [(ds, "full") for ds in DATASETS]
+    else:
+        needed = [(a.dataset, "full")]
+    return all(ran(records, ds, row) for ds, row in needed)
+
+
 def contradicted(rows: list[Row], protocols=tuple(PROTOCOLS)) -> list[tuple[Row, str]]:
     return [(r, p) for r in rows for p in protocols if r.judgements[p].verdict == CONTRADICTED]
 
@@ -360,23 +373,33 @@ def render(records: list[dict], name: str, expected: int | None = None,
         out += [f"**{title.split()[0]}**: only the direction of the ablation gains (§4.3) is "
                 "judged on this data; the size of a gain and every comparison with other methods "
                 "say **needs real data**.", ""]
-    bad = contradicted(rows)
     flagged = [r for r in rows if r.arithmetic.flagged]
+    # Only what the runs can speak to is judged and shown; the rest is named once.
+    every = rows
+    rows = [r for r in rows if speaks(r.assertion, records)]
+    unjudged = [c.id for c in CLAIMS if not any(r.claim is c for r in rows)]
+    bad = contradicted(rows)
     out += ["## Summary", "",
-            f"- Against the paper's own tables: {len(flagged)} of {len(rows)} assertions do not "
+            f"- Against the paper's own tables: {len(flagged)} of {len(every)} assertions do not "
             "add up as printed"
             + (": " + "; ".join(f"{r.claim.id} {r.assertion.label()}" for r in flagged)
                if flagged else "") + ".",
-            *(f"- Reproduction, {p}: {_count(r.judgements[p].verdict for r in rows)}."
+            *(f"- Reproduction, {p}: "
+              f"{_count(r.judgements[p].verdict for r in rows) or 'no assertion judged'}."
               for p in PROTOCOLS),
             (f"- **CONTRADICTED**: {len(bad)}: "
              + "; ".join(f"{r.claim.id} {r.assertion.label()} ({p})" for r, p in bad)
-             if bad else f"- No claim is contradicted at {int(100 * stats.CONFIDENCE)}%."), ""]
+             if bad else f"- No claim is contradicted at {int(100 * stats.CONFIDENCE)}%."),
+            *([f"- Not judged, no run of the cells they need: {', '.join(unjudged)} "
+               f"({len(every) - len(rows)} of {len(every)} assertions)."] if unjudged
+              else []), ""]
     headers = ["asserts", "paper's tables", "consistent"]
     for p in PROTOCOLS:
         headers += [f"`{p}`: reproduction", f"`{p}`: verdict"]
     for c in CLAIMS:
         mine = [r for r in rows if r.claim is c]
+        if not mine:
+            continue
         out += [f"## {c.id} ({c.section}): {c.sentence}", ""]
         lines = []
         for r in mine:

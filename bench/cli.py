@@ -45,7 +45,7 @@ from bench.options import (
     training_options,
 )
 from vsboost import settings
-from vsboost.config import DATASETS, ROWS, all_rows, method_of, rows_of
+from vsboost.config import DATASET_NAME, DATASETS, ROWS, all_rows, method_of, rows_of
 from vsboost.errors import UserError
 
 TABLE_ROWS = {"table2": ("full",), "table3": ("full",), "table4": tuple(ROWS)}
@@ -158,8 +158,9 @@ def cli() -> None:
 
 
 @cli.command(cls=SectionedCommand)
-@option("-d", "--dataset", required=True, callback=names(DATASETS, single=True), section="Run",
-        help=f"One of {', '.join(DATASETS)}.")
+@option("-d", "--dataset", required=True, callback=names(DATASETS, single=True, other=DATASET_NAME),
+        section="Run", help=f"One of {', '.join(DATASETS)}, or another xlsa17 folder with "
+                            "--data-label.")
 @option("-r", "--row", required=True, callback=names(all_rows, single=True), section="Run",
         help=f"A row of any method: VS-Boost's Table 4 rows {', '.join(ROWS)}, or fclswgan.")
 @option("--seed-index", type=click.IntRange(min=0), default=0, section="Run",
@@ -185,12 +186,14 @@ def _headline(record: dict | None) -> str:
     if record["status"] == "diverged":
         return f" at epoch {record['diverged_epoch']}"
     paper, last = record["metrics"]["paper"], record["metrics"]["last"]
+    val = record["metrics"].get("val")
     return (f"; paper protocol U {100 * paper['U']:.1f} S {100 * paper['S']:.1f} "
-            f"H {100 * paper['H']:.1f}; last epoch H {100 * last['H']:.1f}")
+            f"H {100 * paper['H']:.1f}; last epoch H {100 * last['H']:.1f}"
+            + (f"; val protocol H {100 * val['H']:.1f}" if val else ""))
 
 
 @cli.command(cls=SectionedCommand)
-@datasets_option()
+@datasets_option(others=True)
 @method_option
 @rows_option
 @seeds_option
@@ -211,7 +214,7 @@ def sweep(datasets, method, rows, seeds, **kw) -> None:
 
 
 def _table_command(name: str, rows: tuple[str, ...], what: str) -> click.Command:
-    @datasets_option()
+    @datasets_option(others=True)
     @seeds_option
     @out_option()
     @training_options
@@ -248,7 +251,7 @@ def _plan(datasets, rows, seed_indices, *, seeds_per_job: int, **kw):
         profile=kw["profile"], overrides=overrides,
         data_root=kw["data_root"], synthetic=kw["synthetic"], seeds_per_job=seeds_per_job,
         device=None if kw["device"] == "auto" else kw["device"], features=kw["features"],
-        data_label=kw["data_label"])
+        data_label=kw["data_label"], feature_file=kw["feature_file"], backbone=kw["backbone"])
     click.echo(f"{plan.folder}: profile {kw['profile']}, {len(plan.jobs)} jobs to run")
     click.echo(sweeps.summary(plan.cells))
     if kw["profile"] == "paper" and plan.jobs:  # hours of work: say how many before they start

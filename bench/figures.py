@@ -50,31 +50,61 @@ def stamp_of(path: Path) -> str | None:
 
 # ===== training curves =====
 
-def training_curves(frame: pd.DataFrame, title: str) -> bytes:
-    """U, S, H (percent) per epoch: one line per row, mean over seeds, band = ± std (ddof 1).
+# The panels of the training curves: (title, y label, columns of bench.tables.curves; a second
+# column is drawn dashed in the same colour).
+PANELS = (("U (test)", "accuracy (%)", ("U",)), ("S (test)", "accuracy (%)", ("S",)),
+          ("H (test)", "accuracy (%)", ("H",)),
+          ("H on validation classes (val protocol)", "accuracy (%)", ("val_H",)),
+          ("critic loss (WGAN-GP)", "loss", ("loss_d",)),
+          ("generator loss (WGAN)", "loss", ("loss_g",)),
+          ("SML loss (real features)", "loss", ("loss_sml",)),
+          ("RML loss (real features)", "loss", ("loss_rml",)),
+          ("relation F: same class (solid), other class (dashed)", "sigmoid(F)",
+           ("relation_same", "relation_other")))
 
-    ``frame`` columns: row, seed, epoch, U, S, H (as built by ``bench.tables.curves``).
+
+def training_curves(frame: pd.DataFrame, title: str) -> bytes:
+    """:func:`curves_figure` as PNG bytes."""
+    return png(curves_figure(frame, title))
+
+
+def curves_figure(frame: pd.DataFrame, title: str) -> Figure:
+    """Every value of :data:`PANELS` per epoch: one line per row, mean over seeds, band = ± std
+    (ddof 1). Every point is marked, so a history of one evaluated epoch still shows; a panel
+    no run has a value for says so.
+
+    ``frame`` columns: row, seed, epoch, U, S, H and ``bench.tables.CURVE_VALUES``.
     """
-    fig = Figure(figsize=(12, 3.6))
-    axes = fig.subplots(1, 3, sharex=True)
-    for ax, metric in zip(axes, ("U", "S", "H"), strict=True):
+    fig = Figure(figsize=(13, 10))
+    axes = fig.subplots(3, 3, sharex=True).ravel()
+    for ax, (name, unit, columns) in zip(axes, PANELS, strict=True):
+        drawn = False
         for row, part in frame.groupby("row", sort=False):
-            stats = part.groupby("epoch")[metric].agg(["mean", "std", "count"]).sort_index()
-            n = int(part["seed"].nunique())
-            color = ROW_COLORS.get(row)
-            ax.plot(stats.index, stats["mean"], color=color, label=f"{row} (n={n})")
-            spread = stats["std"].where(stats["count"] > 1)
-            if spread.notna().any():
-                ax.fill_between(stats.index, stats["mean"] - spread, stats["mean"] + spread,
-                                color=color, alpha=0.2, linewidth=0)
-        ax.set_title(metric)
-        ax.set_xlabel("generator epoch")
+            for column, style in zip(columns, ("-", "--"), strict=False):
+                if column not in part or part[column].isna().all():
+                    continue
+                stats = part.groupby("epoch")[column].agg(["mean", "std", "count"]).sort_index()
+                n = int(part["seed"].nunique())
+                color = ROW_COLORS.get(row)
+                ax.plot(stats.index, stats["mean"], style, marker="o", markersize=3, color=color,
+                        label=f"{row} (n={n})" if style == "-" else None)
+                spread = stats["std"].where(stats["count"] > 1)
+                if spread.notna().any():
+                    ax.fill_between(stats.index, stats["mean"] - spread, stats["mean"] + spread,
+                                    color=color, alpha=0.2, linewidth=0)
+                drawn = True
+        if not drawn:
+            ax.text(0.5, 0.5, "not recorded by these runs", ha="center", va="center",
+                    transform=ax.transAxes, fontsize="small", color="gray")
+        ax.set_title(name, fontsize="small")
+        ax.set_ylabel(unit)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("accuracy (%)")
-    axes[-1].legend(fontsize="small")
+    for ax in axes[-3:]:
+        ax.set_xlabel("generator epoch")
+    axes[2].legend(fontsize="small")
     fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
-    return png(fig)
+    return fig
 
 
 # ===== t-SNE (paper Figure 4) =====

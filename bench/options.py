@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from vsboost import settings
-from vsboost.config import BASE_METHOD, DATASETS, HPARAMS, ROWS, all_rows
+from vsboost.config import BASE_METHOD, DATASET_NAME, DATASETS, HPARAMS, ROWS, all_rows
 
 DEBUG = "bench.debug"  # ctx.meta key: show tracebacks instead of one line
 
@@ -52,16 +52,18 @@ debug_option = option("--debug", is_flag=True, expose_value=False, is_eager=True
                       help="Show the full traceback of an error instead of one line.")
 
 
-def names(allowed, *, single: bool = False, default=None):
+def names(allowed, *, single: bool = False, default=None, other=None):
     """Callback of a name-list option: ``-d CUB -d AWA2`` and ``--datasets CUB,AWA2`` alike,
     each name checked against ``allowed`` (or what ``allowed()`` returns when the option is
-    used: methods registered after import count), duplicates dropped, order kept."""
+    used: methods registered after import count) or matching the pattern ``other``, duplicates
+    dropped, order kept."""
 
     def callback(ctx: click.Context, param: click.Parameter, value):
         allowed_now = allowed() if callable(allowed) else allowed
         values = (value,) if isinstance(value, str) else (value or ())
         names = list(dict.fromkeys(n.strip() for v in values for n in v.split(",") if n.strip()))
-        unknown = [n for n in names if n not in allowed_now]
+        unknown = [n for n in names if n not in allowed_now
+                   and not (other is not None and other.fullmatch(n))]
         if unknown or (single and len(names) > 1):
             raise click.BadParameter(
                 f"expected {'one' if single else 'some'} of {', '.join(allowed_now)}, found "
@@ -74,11 +76,14 @@ def names(allowed, *, single: bool = False, default=None):
 
 
 def datasets_option(*, default=tuple(DATASETS), show_default: str = "all five",
-                    section: str = "Grid", help: str = "Datasets"):
+                    section: str = "Grid", help: str = "Datasets", others: bool = False):
+    """``others``: also any other xlsa17 folder's name (training commands, with --data-label)."""
+    more = ", or another xlsa17 folder with --data-label" if others else ""
     return option("-d", "--datasets", multiple=True, metavar="NAME[,NAME...]",
-                  callback=names(DATASETS, default=default), section=section,
-                  show_default=show_default,
-                  help=f"{help}: {', '.join(DATASETS)}; repeat -d or separate by commas.")
+                  callback=names(DATASETS, default=default,
+                                 other=DATASET_NAME if others else None),
+                  section=section, show_default=show_default,
+                  help=f"{help}: {', '.join(DATASETS)}{more}; repeat -d or separate by commas.")
 
 
 rows_option = option("-r", "--rows", multiple=True, metavar="ROW[,ROW...]",
@@ -138,6 +143,12 @@ def training_options(f):
                help="Run your own xlsa17-format files as CUSTOM data under this label: they may "
                     "differ from datasets.lock, and are never compared with the paper. Without "
                     "it, real files that do not match the lock are refused."),
+        option("--feature-file", default="res101.mat", section="Data",
+               help="The features' file in each dataset folder (xlsa17 layout: `features` D x N, "
+                    "`labels`); another backbone's features need --data-label."),
+        option("--backbone", default=None, section="Data", show_default="not recorded",
+               help="Name of the network that made the features, recorded in every record and "
+                    "shown in the reports (e.g. ResNet-101, CLIP ViT-B/32)."),
         results_option,
         option("--name", default=None, section="Results",
                show_default="<profile>-<data kind>: synthetic, real or custom-<label>",

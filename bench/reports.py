@@ -47,7 +47,8 @@ def write_reports(results_dir: str | Path, out_dir: str | Path,
         frame = curves(records, ds, expected)
         if frame.empty:
             continue
-        title = f"{ds}: U / S / H per epoch (last classifier epoch)"
+        title = (f"{ds}: U / S / H (last classifier epoch), losses and relation F per evaluated "
+                 "epoch")
         title += data_note
         files[f"curves_{ds}.png"] = figures.training_curves(frame, title)
     return _write_all(out_dir, files)

@@ -88,8 +88,8 @@ def synthetic_root(data_root: Path | None, datasets) -> Path:
 
 def run_job(job: Job) -> dict[int, str]:
     """Train the job's unfinished members; returns {seed index: status or 'skipped'}."""
-    from vsboost import config, train
-    from vsboost.data import load
+    from vsboost import config, train, validation
+    from vsboost.data import FEATURE_FILE, load
 
     if job.threads:
         import torch
@@ -124,7 +124,8 @@ def run_job(job: Job) -> dict[int, str]:
         # ===== data: the fingerprint must be the one the run ids were made with =====
         # The bytes must be those the sweep planned with, checked before they are parsed.
         pins = {rel.split("/", 1)[1]: f["sha256"] for rel, f in job.data["files"].items()}
-        data = load(job.data_root, job.dataset, normalize_sent=cfg.normalize_sent, pins=pins)
+        data = load(job.data_root, job.dataset, normalize_sent=cfg.normalize_sent, pins=pins,
+                    feature_file=job.data.get("feature_file") or FEATURE_FILE)
         if data.fingerprint != job.fingerprint:
             raise store.BenchError(
                 f"{job.data_root}/{job.dataset}: data changed since the sweep was planned "
@@ -135,9 +136,15 @@ def run_job(job: Job) -> dict[int, str]:
             def progress(epoch: int, total: int) -> None:
                 bar.update(epoch - bar.n)
 
-            results = train.train(data, cfg, seeds, device=job.device, checkpoint=ckpt,
-                                   progress=progress, feature_sample=bool(set(members)
-                                                                          & set(job.features)))
+            # The val protocol trains on the validation split first (vsboost/validation.py).
+            def log(epoch: int, total: int, per_member: list, phase: str = "training") -> None:
+                for i, info in zip(members, per_member, strict=True):
+                    if info is not None:
+                        store.append_log(folder / rids[i], epoch_line(epoch, total, info, phase))
+
+            results = validation.run(train.train, data, cfg, seeds, device=job.device,
+                                     checkpoint=ckpt, progress=progress, log=log,
+                                     feature_sample=bool(set(members) & set(job.features)))
     except Stopped as stop:
         for i in members:
             run_dir = folder / rids[i]
@@ -289,6 +296,7 @@ def _run_record(job: Job, cfg, seed_index: int, rid: str, status: str, *, result
         "sampler": result.sampler if result else {},
         "error": error,
         "diverged_epoch": result.diverged_epoch if result else None,
+        "validation": result.validation if result else None,
         "provenance": provenance,
     }
 
@@ -376,6 +384,17 @@ def device_kind(device: str | None) -> str:
     from vsboost.train import resolve_device
 
     return resolve_device(device).type
+
+
+def epoch_line(epoch: int, total: int, info: dict, phase: str) -> str:
+    """One log.txt line per epoch: which training, the losses, the evaluation when there was one
+    (U, S, H and CZSL of the last classifier epoch, percent), elapsed and projected time."""
+    losses = " ".join(f"{k.removeprefix('loss_')}={v:.4g}" for k, v in info["losses"].items())
+    e = info["eval"]
+    score = (f" | U={100 * e['U']:.1f} S={100 * e['S']:.1f} H={100 * e['H']:.1f} "
+             f"czsl={100 * e['czsl']:.1f}" if e else "")
+    return (f"{_now()} {phase} epoch {epoch}/{total} {losses}{score} | "
+            f"{info['elapsed_s']:.0f}s elapsed, {info['projected_s']:.0f}s projected")
 
 
 def one_line(exc: BaseException) -> str:

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from vsboost.config import DATASETS, PROFILES, all_rows
+from vsboost.config import DATASET_NAME, DATASETS, PROFILES, all_rows
 
 SCHEMAS = (1,)  # record schemas this code reads
 FINISHED = ("done", "diverged")
@@ -83,6 +83,8 @@ def problem(record: Any, folder_name: str | None = None) -> Problem:
     code = (record.get("provenance") or {}).get("code")
     if code is not None and not (isinstance(code, str) and CODE.fullmatch(code)):
         return "provenance.code", "null or a sha256 of the code (64 hex digits)", code
+    if not isinstance(record.get("validation"), (dict, type(None))):
+        return "validation", "an object or null", type(record.get("validation")).__name__
     epoch = record.get("diverged_epoch")
     if epoch is not None and not _count(epoch, low=1):
         return "diverged_epoch", "null or an epoch >= 1", epoch
@@ -94,6 +96,11 @@ def problem(record: Any, folder_name: str | None = None) -> Problem:
             if not isinstance(metrics.get(part), dict) or any(
                     isinstance(metrics[part].get(m, {}), dict) for m in ("U", "S", "H")):
                 return f"metrics.{part}", "an object holding U, S and H", metrics.get(part)
+        # val: absent in records made without the val protocol (or whose validation diverged)
+        if metrics.get("val") is not None and (not isinstance(metrics["val"], dict) or any(
+                m not in metrics["val"] for m in ("U", "S", "H", "epoch", "cls_epoch"))):
+            return "metrics.val", "null or an object holding U, S, H and the selected epochs", \
+                metrics.get("val")
     elif metrics is not None and not isinstance(metrics, dict):
         return "metrics", "an object or null", type(metrics).__name__
     wrong = _numbers(metrics or {}, "metrics")
@@ -164,8 +171,9 @@ def _key_problems(key: dict):
     if missing:
         yield missing[0], ("present", "nothing")
         return
-    if key["dataset"] not in DATASETS:
-        yield "dataset", (f"one of {', '.join(DATASETS)}", key["dataset"])
+    if not _dataset_name(key["dataset"]):
+        yield "dataset", (f"one of {', '.join(DATASETS)} or another dataset folder's name",
+                          key["dataset"])
     if key["row"] not in all_rows():  # a tuple: an unhashable value is simply not in it
         yield "row", (f"one of {', '.join(all_rows())}", key["row"])
     if not _count(key["seed_index"], high=MAX_SEED_INDEX):
@@ -177,6 +185,11 @@ def _key_problems(key: dict):
             yield field, ("up to 64 letters, digits, '_' or '.'", key[field])
     if "device" in key and key["device"] not in DEVICE_KINDS:
         yield "device", (f"absent (CPU) or one of {', '.join(DEVICE_KINDS)}", key["device"])
+
+
+def _dataset_name(value: Any) -> bool:
+    """One of the paper's datasets, or another xlsa17 folder's name (run with --data-label)."""
+    return value in DATASETS or (isinstance(value, str) and bool(DATASET_NAME.fullmatch(value)))
 
 
 def _count(value: Any, low: int = 0, high: int = 10**9) -> bool:
@@ -209,8 +222,9 @@ def reference_problem(body: Any) -> Problem:
     """The same for a reference record (``_reference/<DS>-<fp8>.json``, bench.store)."""
     if not isinstance(body, dict) or body.get("kind") != "reference":
         return "kind", "'reference'", body.get("kind") if isinstance(body, dict) else body
-    if body.get("dataset") not in DATASETS:
-        return "dataset", f"one of {', '.join(DATASETS)}", body.get("dataset")
+    if not _dataset_name(body.get("dataset")):
+        return "dataset", f"one of {', '.join(DATASETS)} or another dataset folder's name", \
+            body.get("dataset")
     if not isinstance(body.get("data_fingerprint"), str):
         return "data_fingerprint", "a string", body.get("data_fingerprint")
     metrics = body.get("metrics")

@@ -53,14 +53,16 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
               results: Path, name: str | None = None, profile: str = "paper",
               overrides: Sequence[tuple[str, str]] = (), data_root: Path | None = None,
               synthetic: bool = False, seeds_per_job: int | None = 5, device: str | None = None,
-              features: str = "auto", data_label: str | None = None) -> Plan:
+              features: str = "auto", data_label: str | None = None,
+              feature_file: str = "res101.mat", backbone: str | None = None) -> Plan:
     """Validate the whole grid and read each run's state; writes nothing to ``results``.
 
     Real data is verified against the data lock first: a file whose sha256 differs from its pin
     stops the plan, unless ``data_label`` names the data as the user's own (``custom``: recorded
     with its label, never compared with the paper). The runs go to ``results/<name>``; without a
     name, ``<profile>-<kind>`` (``-<label>`` for custom data) after the data actually read, so
-    kinds never share a folder."""
+    kinds never share a folder. ``feature_file``: the features' file in each dataset folder;
+    ``backbone``: the name of the network that made them, recorded as given."""
     from bench import datasets as data_lock
     from vsboost import config, matfile, methods, synthetic
     from vsboost.data import load
@@ -76,6 +78,18 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
         raise store.BenchError(f"--seeds-per-job {seeds_per_job}: expected >= 1")
     if features not in FEATURES:
         raise store.BenchError(f"--features {features!r}: expected one of {', '.join(FEATURES)}")
+    others = [ds for ds in datasets if ds not in config.DATASETS]
+    if others and data_label is None:
+        raise store.BenchError(
+            f"dataset {others[0]!r}: expected one of {', '.join(config.DATASETS)}; fix: pick one "
+            "of those, or pass --data-label NAME to run another xlsa17-format folder under its "
+            "own name (generic defaults, vsboost/config.py GENERIC; never compared with the "
+            "paper)")
+    if feature_file != "res101.mat" and data_label is None and not synthetic:
+        raise store.BenchError(
+            f"--feature-file {feature_file}: expected the paper's res101.mat without "
+            "--data-label; fix: pass --data-label NAME to run other features as custom data "
+            "(never compared with the paper)")
     # ===== every config first: a typo in --set fails before any data is read =====
     overrides = tuple(overrides)
     configs = {(ds, row): config.make_config(ds, row, profile, dict(overrides))
@@ -98,15 +112,18 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
         if any(matfile.sha256(root / ds / n) != pin for n, pin in pins.items()) and \
                 synthetic.marker(root / ds / "att_splits.mat") is not None:
             pins = {}  # generated here, marked synthetic: recorded as such, no pin applies
-        data = load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent, pins=pins)
+        data = load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent, pins=pins,
+                    feature_file=feature_file)
         for row in rows:  # a shape the data cannot fill fails here, not as failed records
             cfg = configs[ds, row]
             methods.get(cfg.method).check(data, cfg)
         fingerprints[ds] = data.fingerprint
         per_job[ds] = seeds_per_job or default_seeds_per_job(
             kind, [configs[ds, row] for row in rows], memory.Shapes.of(data))
-        provenance[ds] = data_provenance(root, ds, data.files, data.synthetic, data_label,
-                                         asked_synthetic=synthetic)
+        provenance[ds] = {**data_provenance(root, ds, data.files, data.synthetic, data_label,
+                                            asked_synthetic=synthetic),
+                          "feature_dim": data.feature_dim, "att_dim": data.att_dim,
+                          "feature_file": feature_file, "backbone": backbone}
         del data
     if name is None:
         kinds = sorted({p["kind"] for p in provenance.values()})
@@ -132,7 +149,7 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
                 folder=str(folder), fingerprint=fingerprints[ds], data=provenance[ds],
                 device=device, kind=kind, features=keep))
     references = {ds: (str(root), fingerprints[ds]) for ds in datasets
-                  if provenance[ds]["kind"] == "synthetic"}
+                  if provenance[ds]["kind"] == "synthetic" and feature_file == "res101.mat"}
     return Plan(folder, cells, jobs, references)
 
 

@@ -28,7 +28,9 @@ from bench.cells import (
     expected_seeds,
     kind,
     kind_title,
+    not_run,
     present,
+    ran,
     select,
 )
 from bench.store import RECORD_STATUSES
@@ -105,8 +107,14 @@ def table2(records: list[dict], protocol: str, expected: int | None = None) -> p
     printed number (the paper's, or the one it quotes for another method) and Δ beside each."""
     expected = expected or expected_seeds(records)
     shown = headlines(records)
-    pairs = [(ds, row) for ds in present(records, "dataset", DATASETS) for _, row in shown]
+    pairs = [(ds, row) for ds in present(records, "dataset", DATASETS) for _, row in shown
+             if ran(records, ds, row)]
     return _by_method(_gzsl_frame(records, pairs, 2, protocol, expected), shown)
+
+
+def _with_full(records: list[dict]) -> list[str]:
+    """The datasets whose full row was run: what the as-printed Tables 2 and 3 can show."""
+    return [ds for ds in present(records, "dataset", DATASETS) if ran(records, ds, "full")]
 
 
 def table3(records: list[dict], protocol: str, expected: int | None = None) -> pd.DataFrame:
@@ -116,6 +124,8 @@ def table3(records: list[dict], protocol: str, expected: int | None = None) -> p
     rows = []
     for ds in present(records, "dataset", DATASETS):
         for _, row in shown:
+            if not ran(records, ds, row):
+                continue
             c = cell(records, ds, row, "acc", protocol, expected)
             ref = _reference(3, ds, "acc", row)
             rows.append({"dataset": ds, "row": row, "CZSL top-1": c.text()}
@@ -127,8 +137,9 @@ def table3(records: list[dict], protocol: str, expected: int | None = None) -> p
 def table4(records: list[dict], protocol: str, expected: int | None = None) -> pd.DataFrame:
     """Ablation: every row of VS-Boost (plain, sml, rml, full) x dataset, U / S / H."""
     expected = expected or expected_seeds(records)
-    rows = list(ROWS)  # every ablation row, done or not; other methods are not its rows
-    pairs = [(ds, row) for ds in present(records, "dataset", DATASETS) for row in rows]
+    # the ablation rows that were run; other methods are not its rows
+    pairs = [(ds, row) for ds in present(records, "dataset", DATASETS)
+             for row in ROWS if ran(records, ds, row)]
     return _gzsl_frame(records, pairs, 4, protocol, expected)
 
 
@@ -149,6 +160,8 @@ def gains(records: list[dict], protocol: str, expected: int | None = None) -> pd
     lines = []
     for ds in present(records, "dataset", DATASETS):
         for row, base in GAINS:
+            if not (ran(records, ds, row) and ran(records, ds, base)):
+                continue  # a gain over a row that was not run
             line = {"dataset": ds, "gain": f"{row} − {base}"}
             for m in GZSL:
                 line[m] = _gain_text(records, ds, row, base, m, protocol, expected)
@@ -195,12 +208,43 @@ def method_pairs(records: list[dict], protocol: str, expected: int | None = None
     return pd.DataFrame(lines)
 
 
+def side_by_side(records: list[dict], metric_of_row: dict[str, str],
+                 expected: int) -> pd.DataFrame:
+    """Per (dataset, row), the headline metric under every protocol and the optimism of test
+    selection, ``paper − val``: the paired mean difference over seeds with its interval."""
+    lines = []
+    for ds in present(records, "dataset", DATASETS):
+        for row, metric in metric_of_row.items():
+            if not select(records, ds, row, expected):
+                continue  # a row that was not run
+            found = {p: cell(records, ds, row, metric, p, expected) for p in PROTOCOLS}
+            line = {"dataset": ds, "row": row, "metric": metric}
+            line |= {f"`{p}`": c.text() for p, c in found.items()}
+            line["paper − val"] = _optimism(found["paper"], found["val"])
+            lines.append(line)
+    return pd.DataFrame(lines)
+
+
+def _optimism(test: Cell, val: Cell) -> str:
+    if not (test.complete and val.complete):
+        return "—"
+    iv = stats.paired(test.by_seed(), val.by_seed())
+    return "—" if iv is None else iv.text() + (" *" if iv.excludes_zero else "")
+
+
+SIDE_FOOTNOTE = (
+    "paper − val: how much choosing on test labels adds over choosing the same two epochs on "
+    "validation classes, in points: the mean over seeds of the paired difference, with its "
+    f"{int(100 * stats.CONFIDENCE)}% {stats.METHOD} interval and (n) pairs; * marks an interval "
+    "that excludes 0. The val protocol costs about one more training per run (docs/protocols.md).")
+
+
 def printed(table: int, records: list[dict], expected: int | None = None) -> pd.DataFrame:
     """Table 2 or 3 as printed in the paper (the other methods as published, not rerun, and the
     paper's VS-Boost row), the reproduced VS-Boost row under each protocol, and the rank of each
     reproduced mean among the other methods' published numbers on that column."""
     expected = expected or expected_seeds(records)
-    columns = [(ds, m) for ds in DATASETS for m in (GZSL if table == 2 else ("acc",))]
+    columns = [(ds, m) for ds in _with_full(records) for m in (GZSL if table == 2 else ("acc",))]
     head = ["method", "year", "kind", "source"]
 
     def name(ds, m):
@@ -258,6 +302,8 @@ def per_seed(records: list[dict], metric_of_row: dict[str, str],
     lines = []
     for ds in present(records, "dataset", DATASETS):
         for row, metric in metric_of_row.items():
+            if not ran(records, ds, row):
+                continue
             for protocol in PROTOCOLS:
                 c = cell(records, ds, row, metric, protocol, expected)
                 line = {"dataset": ds, "row": row, "metric": metric, "protocol": protocol}
@@ -301,6 +347,7 @@ def provenance(records: list[dict], name: str) -> str:
                                          for ds in present(records, "dataset", DATASETS))),
         ("method code (fingerprint)", _counts((p.get("code") or "unrecorded")[:12]
                                               for p in prov)),
+        ("feature / embedding dimension (file, backbone)", _counts(_dims(r) for r in records)),
         ("git commits", _counts(p.get("git_commit") and p["git_commit"] + _changes(p)
                                 for p in prov)),
         ("devices", _counts(p.get("device") for p in prov)),
@@ -312,6 +359,15 @@ def provenance(records: list[dict], name: str) -> str:
     ]
     return tabulate(lines, headers=["provenance", "value (number of runs)"], tablefmt="pipe",
                     disable_numparse=True)
+
+
+def _dims(record: dict) -> str:
+    data = record.get("data") or {}
+    if data.get("feature_dim") is None:
+        return f"{record['key']['dataset']} not recorded"
+    made = ", ".join(str(v) for v in (data.get("feature_file"), data.get("backbone")) if v)
+    return (f"{record['key']['dataset']} {data['feature_dim']} / {data.get('att_dim')}"
+            + (f" ({made})" if made else ""))
 
 
 def _changes(prov: dict) -> str:
@@ -438,7 +494,8 @@ def render(table: int, records: list[dict], name: str, expected: int | None = No
             {row: "H" for _, row in headlines(records)}),
         3: (table3, "CZSL top-1 accuracy on unseen classes, full model",
             {row: "acc" for _, row in headlines(records)}),
-        4: (table4, "ablation, GZSL U / S / H per row", {r: "H" for r in ROWS}),
+        4: (table4, "ablation, GZSL U / S / H per row",
+            {r: "H" for r in ROWS if r in present(records, "row", ROWS)}),
     }[table]
     if table in (2, 3) and len(headlines(records)) > 1:
         what = what.replace("full model", "each method's headline row (VS-Boost: full model)")
@@ -460,8 +517,17 @@ def render(table: int, records: list[dict], name: str, expected: int | None = No
                 f"the {profiles} profile ({'; '.join(changed)}); they are not that profile's "
                 "numbers.", ""]
     out += [provenance(records, name), ""]
+    missing = [f"{axis} {', '.join(names)}" for axis, names in (
+        ("datasets", not_run(records, DATASETS, "dataset")),
+        ("rows", not_run(records, ROWS, "row"))) if names]
+    if missing:
+        out += [f"Not run, so left out of every table here: {'; '.join(missing)}.", ""]
+    out += ["## The three protocols side by side", "",
+            markdown(side_by_side(records, headline, expected)), "", SIDE_FOOTNOTE, ""]
     for protocol, label in PROTOCOLS.items():
-        out += [f"## {label}", "", markdown(build(records, protocol, expected)), ""]
+        frame = build(records, protocol, expected)
+        out += [f"## {label}", "", markdown(frame) if not frame.empty
+                else "No run of the full row here: nothing to show.", ""]
     out += [f"Footnote: {FOOTNOTE} Expected seeds per cell: {expected}.", ""]
     if table in (2, 3) and data in PAPER_KINDS:
         out += [f"## Table {table} as printed, with the reproduction", "",
@@ -499,8 +565,17 @@ def render(table: int, records: list[dict], name: str, expected: int | None = No
 
 # ===== training curves =====
 
+# What the curves show beside U / S / H (history keys; vsboost.train.LOSSES, relation_scores):
+# the losses per epoch (mean over the epoch's iterations) and what the relation head F predicts
+# for same-class and other-class pairs. val_H: H on the validation classes (val protocol).
+CURVE_VALUES = ("val_H", "loss_d", "loss_g", "loss_sml", "loss_rml", "relation_same",
+                "relation_other")
+
+
 def curves(records: list[dict], dataset: str, expected: int | None = None) -> pd.DataFrame:
-    """Per-epoch U / S / H (percent) of the done runs of one dataset, long format."""
+    """Per-epoch U / S / H (percent) of the done runs of one dataset, and :data:`CURVE_VALUES`
+    (NaN where a run has none: a row without that loss, a run without the val protocol), long
+    format."""
     expected = expected or expected_seeds(records)
     lines = []
     for row in present(records, "row", ROWS):
@@ -509,10 +584,17 @@ def curves(records: list[dict], dataset: str, expected: int | None = None) -> pd
                 continue
             for h in r.get("history") or []:
                 vals = {m: h.get(m) for m in GZSL}
-                if all(isinstance(v, int | float) and math.isfinite(v) for v in vals.values()):
+                if all(_finite(v) for v in vals.values()):
+                    extra = {k: h.get(k) for k in CURVE_VALUES}
+                    extra["val_H"] = 100.0 * h["val"]["H"] if "val" in h else None
                     lines.append({"row": row, "seed": r["key"]["seed_index"],
-                                  "epoch": h["epoch"], **{m: 100.0 * v for m, v in vals.items()}})
-    return pd.DataFrame(lines, columns=["row", "seed", "epoch", *GZSL])
+                                  "epoch": h["epoch"], **{m: 100.0 * v for m, v in vals.items()},
+                                  **{k: v if _finite(v) else math.nan for k, v in extra.items()}})
+    return pd.DataFrame(lines, columns=["row", "seed", "epoch", *GZSL, *CURVE_VALUES])
+
+
+def _finite(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def tsne_runs(records: list[dict], datasets: Iterable[str] | None = None) -> list[dict]:

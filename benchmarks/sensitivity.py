@@ -69,8 +69,8 @@ SCALE_SYN = ("vsboost/evaluate.py", "x = torch.cat([f.train, f.syn], dim=1)",
              "x = torch.cat([f.train, {c} * f.syn], dim=1)")
 
 
-SCALE_SML = ("vsboost/train.py", "loss = loss + cfg.sml_weight * semantic_metric_loss(",
-             "loss = loss + {c} * cfg.sml_weight * semantic_metric_loss(")
+SCALE_SML = ("vsboost/methods/vsboost.py", 'terms["sml"] = semantic_metric_loss(',
+             'terms["sml"] = {c} * semantic_metric_loss(')
 SEPARATORS = ";,|/#@+=~^"  # choice: ten other seed-text separators, ten different redraws
 
 
@@ -104,26 +104,27 @@ SCENARIOS = [
     *(_weighted(c) for c in (0.5, 0.0)),
     *(_redraw(sep) for sep in SEPARATORS),
     Scenario("metric-not-reaching-g", "fault", "metric terms not reaching G (fake detached)",
-             ("vsboost/train.py", "f_loss = self.metric_losses(E(fake), y)",
-              "f_loss = self.metric_losses(E(fake.detach()), y)"), (("APY", ("sml",)),)),
+             ("vsboost/methods/vsboost.py", "f_terms = self.metric_losses(E(fake), y)",
+              "f_terms = self.metric_losses(E(fake.detach()), y)"), (("APY", ("sml",)),)),
     Scenario("sml-off-in-full", "fault", "SML disabled in the full row",
              ("vsboost/config.py", '"full": {"sml": True, "rml": True}',
               '"full": {"sml": False, "rml": True}'), APY_FULL),
     Scenario("rml-target-inverted", "fault", "RML positive target 1 − cos instead of cos",
-             ("vsboost/train.py", "t_pos = (self.unit_att[y] * self.unit_att[y_pos]).sum(-1)",
+             ("vsboost/methods/vsboost.py",
+              "t_pos = (self.unit_att[y] * self.unit_att[y_pos]).sum(-1)",
               "t_pos = 1 - (self.unit_att[y] * self.unit_att[y_pos]).sum(-1)"),
              (("APY", ("rml",)),)),
     Scenario("gp-weight-zero", "fault", "gradient penalty weight 0 inside the critic loss",
              ("vsboost/losses.py", "+ gp_weight * penalty", "+ 0.0 * penalty"), APY_PLAIN),
     Scenario("per-sample-accuracy", "fault", "per-sample instead of per-class accuracy",
-             ("vsboost/evaluate.py", "acc = (hits / counts).mean(dim=1)",
-              "acc = hits.sum(dim=1) / counts.sum()"), APY_PLAIN),
+             ("vsboost/evaluate.py", "acc = (hits / split.counts).mean(dim=1)",
+              "acc = hits.sum(dim=1) / split.counts.sum()"), APY_PLAIN),
     Scenario("sml-rml-swapped", "fault", "the sml and rml rows' flags swapped",
              ("vsboost/config.py", '"sml": {"sml": True, "rml": False},',
               '"sml": {"sml": False, "rml": True},'), (("APY", ("sml",)),)),
     Scenario("one-way-negatives-in-batch", "fault",
              "FLO's 1-way episodes take RML negatives from the batch (its own class)",
-             ("vsboost/train.py", "self.outside_negatives = cfg.n_way == 1",
+             ("vsboost/methods/vsboost.py", "self.outside_negatives = cfg.n_way == 1",
               "self.outside_negatives = False"), (("FLO", ("full",)),)),
 ]
 

@@ -132,9 +132,10 @@ def test_tables_2_and_3_show_the_published_rows_the_papers_row_and_the_reproduct
     recs = like_the_paper()
     t2 = tables.printed(2, recs)
     assert (t2["source"] == "as published, not rerun").sum() == 14
-    assert t2["source"].tolist()[-5:] == ["the paper, as printed", "reproduced, `paper` protocol",
-                                          "reproduced, `last` protocol", "`paper` protocol",
-                                          "`last` protocol"]
+    assert t2["source"].tolist()[-7:] == ["the paper, as printed", "reproduced, `paper` protocol",
+                                          "reproduced, `last` protocol",
+                                          "reproduced, `val` protocol", "`paper` protocol",
+                                          "`last` protocol", "`val` protocol"]
     rank = t2.set_index("source").loc["`paper` protocol"]
     # at the paper's numbers the reproduction ranks where the paper's VS-Boost row does
     assert rank[["APY H", "CUB U", "SUN H", "SUN S"]].tolist() == ["1/8", "2/15", "3/12", "7/12"]

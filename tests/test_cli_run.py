@@ -31,6 +31,33 @@ def tiny(data_root, results):
     return ["--profile", "smoke", *sets, "--data-root", data_root, "--results", results]
 
 
+def test_an_xlsa17_folder_of_another_name_runs_under_that_name_with_data_label(tmp_path,
+                                                                                 data_root):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(data_root / "APY", root / "AWA1")  # AWA1-format files under their own name
+    refused = bench("run", "-d", "AWA1", "-r", "full", *tiny(root, tmp_path), "--name", "a")
+    assert refused.exit_code == 2 and "--data-label" in refused.output
+    (root / "AWA1" / "res101.mat").rename(root / "AWA1" / "clip.mat")  # a feature file's name
+    result = bench("run", "-d", "AWA1", "-r", "full", *tiny(root, tmp_path), "--name", "a",
+                   "--data-label", "AWA1", "--feature-file", "clip.mat", "--backbone", "CLIP")
+    assert result.exit_code == 0, result.output
+    (run,) = store.run_dirs(tmp_path / "a")
+    record = json.loads((run / store.RECORD).read_text())
+    assert run.name.startswith("AWA1-full-s0-") and record["key"]["dataset"] == "AWA1"
+    assert record["config"]["syn_num"] == 10 and record["data"]["feature_dim"] == 2048
+    assert (record["data"]["feature_file"], record["data"]["backbone"]) == ("clip.mat", "CLIP")
+    assert record["config"]["gan_epochs"] == 2 and record["deviations"]["syn_num"] == {
+        "value": 10, "default": 300}  # the generic default, vsboost/config.py GENERIC
+    out = tmp_path / "reports"
+    report = bench("report", "--results", tmp_path, "--name", "a", "--out", out)
+    assert report.exit_code == 0, report.output
+    table2 = (out / "table2.md").read_text()
+    assert "| AWA1 " in table2 and (out / "curves_AWA1.png").is_file()
+    assert "AWA1 2048 / 64 (clip.mat, CLIP)" in table2  # dimensions, file and backbone shown
+
+
 def test_run_writes_one_record_with_key_config_and_provenance(tmp_path, data_root):
     result = bench("run", "--dataset", "APY", "--row", "sml", "--seed-index", "1",
                    *tiny(data_root, tmp_path), "--name", "one")
@@ -44,7 +71,9 @@ def test_run_writes_one_record_with_key_config_and_provenance(tmp_path, data_roo
                              "data_fingerprint": record["key"]["data_fingerprint"]}
     assert record["config"] == cfg.to_dict()
     assert record["status"] == "done" and record["synthetic"] is True
-    assert set(record["metrics"]) == {"paper", "last", "czsl"}
+    assert set(record["metrics"]) == {"paper", "last", "val", "czsl"}
+    assert record["validation"]["status"] == "done"
+    assert [e["epoch"] for e in record["history"] if "val" in e] == [2]  # validation metrics
     assert record["history"] and record["error"] is None
     provenance = record["provenance"]
     for key in ("git_commit", "python", "torch", "cuda", "device", "wall_s", "finished"):
@@ -91,7 +120,9 @@ def test_table2_trains_what_is_missing_then_writes_the_report(tmp_path, data_roo
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--dataset", "XYZ", "--row", "full"], "expected one of APY, AWA2, CUB, FLO, SUN, found XYZ"),
+    (["--dataset", "XYZ", "--row", "full"], "dataset 'XYZ': expected one of APY, AWA2, CUB, FLO, "
+                                            "SUN; fix: pick one of those, or pass --data-label"),
+    (["--dataset", "X/Y", "--row", "full"], "expected one of APY, AWA2, CUB, FLO, SUN, found X/Y"),
     (["--dataset", "APY", "--row", "best"],
      "expected one of plain, sml, rml, full, fclswgan, found best"),
     (["--dataset", "APY", "--row", "full", "--seed-index", "-1"], "'--seed-index'"),

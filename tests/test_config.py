@@ -8,6 +8,7 @@ from vsboost import config
 from vsboost.config import (
     ADDED_FIELDS,
     DATASETS,
+    GENERIC,
     KEY_SCHEMA_1,
     TRAINVAL,
     ConfigError,
@@ -64,9 +65,16 @@ def test_bad_override_is_refused_with_key_and_fix(overrides, message):
         make_config("CUB", "full", "paper", overrides)
 
 
+def test_another_dataset_name_gets_the_generic_defaults_each_tagged_choice():
+    table = defaults("AWA1", "paper")
+    for key, (value, source) in GENERIC.items():
+        assert table[key] == (value, source) and source.startswith("choice")
+    assert make_config("AWA1", "full").gan_epochs == GENERIC["gan_epochs"][0]
+
+
 def test_unknown_dataset_row_and_profile_are_refused():
-    with pytest.raises(ConfigError, match="unknown dataset 'AWA'"):
-        make_config("AWA", "full")
+    with pytest.raises(ConfigError, match="unknown dataset '../AWA'"):
+        make_config("../AWA", "full")
     with pytest.raises(ConfigError, match="unknown row 'both'"):
         make_config("CUB", "both")
     with pytest.raises(ConfigError, match="unknown profile"):
@@ -93,9 +101,11 @@ def test_parse_override_needs_key_equals_value():
 SCHEMA_1_HASHES = {("CUB", "full", "paper"): "b8dac419f90c",
                    ("APY", "plain", "smoke"): "b19c8a550538",
                    ("FLO", "rml", "paper"): "3c47490104c6"}
-VALUES_THEN = {"CUB": {"gan_epochs": 300, "checkpoint_every": 5},
-               "APY": {"syn_num": 100, "cls_epochs": 5, "eval_every": 1},
-               "FLO": {"gan_epochs": 300, "syn_num": 600, "checkpoint_every": 5}}
+# val_protocol: runs then trained no validation split (the default is now true).
+VALUES_THEN = {"CUB": {"gan_epochs": 300, "checkpoint_every": 5, "val_protocol": False},
+               "APY": {"syn_num": 100, "cls_epochs": 5, "eval_every": 1, "val_protocol": False},
+               "FLO": {"gan_epochs": 300, "syn_num": 600, "checkpoint_every": 5,
+                       "val_protocol": False}}
 
 
 @pytest.mark.parametrize("key", list(SCHEMA_1_HASHES))

@@ -80,7 +80,8 @@ def test_synthetic_benchmark_loads_with_the_contract_shapes(synthetic_root):
     assert data.att.shape == (200, 1024) and data.n_classes == 200 and data.att_dim == 1024
     assert data.feature_dim == 2048 and data.name == "CUB"
     assert len(data.fingerprint) == 16 and set(data.files) == {
-        "res101.mat", "att_splits.mat", "sent_splits.mat"}
+        "res101.mat", "att_splits.mat", "sent_splits.mat", "trainclasses1.txt", "valclasses1.txt"}
+    assert len(data.val_classes) == 50  # the proposed split's CUB validation classes
 
 
 def test_labels_become_zero_based_rows_of_res101(synthetic_root):

@@ -66,7 +66,7 @@ def test_every_bench_command_in_the_readme_parses(line):
 
 
 @pytest.mark.parametrize("wrong", [["data", "fetch", "APY"], ["check", "--nope"],
-                                   ["table4", "--datasets", "CUB,XYZ"], ["nope"]])
+                                   ["table4", "--datasets", "CUB,X/Y"], ["nope"]])
 def test_the_parse_check_refuses_what_the_cli_refuses(wrong):
     with pytest.raises(click.UsageError):
         parse(wrong)

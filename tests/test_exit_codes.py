@@ -70,6 +70,7 @@ def test_synthetic_records_hold_the_sha256_of_every_file_read(tmp_path, data_roo
     assert result.exit_code == 0, result.output
     (path,) = tmp_path.rglob(store.RECORD)
     files = json.loads(path.read_text())["data"]["files"]
-    assert set(files) == {"APY/res101.mat", "APY/att_splits.mat"}
+    assert set(files) == {"APY/res101.mat", "APY/att_splits.mat", "APY/trainclasses1.txt",
+                          "APY/valclasses1.txt"}
     assert {f["status"] for f in files.values()} == {"synthetic"}
     assert all(len(f["sha256"]) == 64 for f in files.values())

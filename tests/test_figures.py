@@ -52,6 +52,40 @@ def test_training_curves_handle_a_single_seed_without_spread():
         PNG_SIGNATURE)
 
 
+def _record_with_losses(epochs):
+    history = [{"epoch": e, "U": 0.1 * e, "S": 0.5, "H": 0.2, "loss_d": -1.0 - e,
+                "loss_g": 0.5, "loss_sml": 2.0 + e, "loss_rml": 0.25 * e, "loss_metric": 9.0,
+                "relation_same": 0.9, "relation_other": 0.3, "val": {"H": 0.15}}
+               for e in epochs]
+    key = {"dataset": "CUB", "row": "full", "seed_index": 0, "seed": 1, "config_hash": "c",
+           "data_fingerprint": "f"}
+    return {"run_id": "r", "key": key, "status": "done", "synthetic": True, "history": history,
+            "metrics": {}}
+
+
+def _panel(fig, title):
+    return next(ax for ax in fig.axes if ax.get_title() == title)
+
+
+def test_loss_curves_draw_sml_and_rml_apart():
+    frame = tables.curves([_record_with_losses([5, 10])], "CUB")
+    fig = figures.curves_figure(frame, "CUB")
+    (sml,) = _panel(fig, "SML loss (real features)").get_lines()
+    (rml,) = _panel(fig, "RML loss (real features)").get_lines()
+    assert list(sml.get_ydata()) == [7.0, 12.0] and list(rml.get_ydata()) == [1.25, 2.5]
+    same, other = _panel(fig, "relation F: same class (solid), other class (dashed)").get_lines()
+    assert (same.get_ydata()[0], other.get_ydata()[0]) == (0.9, 0.3)
+    (val,) = _panel(fig, "H on validation classes (val protocol)").get_lines()
+    assert list(val.get_ydata()) == [15.0, 15.0]
+
+
+def test_a_one_point_history_draws_a_visible_marker():
+    fig = figures.curves_figure(tables.curves([_record_with_losses([20])], "CUB"), "CUB")
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            assert len(line.get_xdata()) == 1 and line.get_marker() not in ("None", "", None)
+
+
 def test_tsne_figure_is_reproducible():
     a = figures.tsne_figure(features(), "AWA2", **FAST)
     assert a.startswith(PNG_SIGNATURE) and b"Software" not in a

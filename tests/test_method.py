@@ -217,12 +217,18 @@ def test_each_row_builds_and_trains_exactly_its_branches(apy, monkeypatch, row):
         assert x.shape[-1] == width, split
 
 
-def test_only_rows_with_a_metric_branch_report_a_metric_loss(apy):
-    # The row's losses as reported by the iteration, by name.
+def test_each_row_reports_the_metric_losses_of_its_own_branches_apart(apy):
+    # The row's losses as reported by the iteration, by name: loss_sml / loss_rml on real
+    # features, *_fake on generated ones, only for the branches the row trains.
     losses = {row: one_iteration(model_for(apy, row)) for row in ("plain", "sml", "rml")}
-    plain = losses["plain"]
+    plain, sml, rml = losses["plain"], losses["sml"], losses["rml"]
     assert float(plain["loss_metric"][0]) == 0.0 and float(plain["loss_metric_fake"][0]) == 0.0
-    assert float(losses["sml"]["loss_metric"][0]) > 0 and float(losses["rml"]["loss_metric"][0]) > 0
+    assert not {"loss_sml", "loss_rml", "loss_sml_fake", "loss_rml_fake"} & set(plain)
+    assert float(sml["loss_sml"][0]) > 0 and float(sml["loss_sml_fake"][0]) > 0
+    assert "loss_rml" not in sml and "loss_sml" not in rml
+    assert float(rml["loss_rml"][0]) > 0 and float(rml["loss_rml_fake"][0]) > 0
+    # eq. 8 with unit weights: the recorded sum is the two branches' sum
+    assert float(sml["loss_metric"][0]) == float(sml["loss_sml"][0])
 
 
 # ===== which step updates which network =====

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,10 @@ def record(dataset="CUB", row="full", seed_index=0, *, H=0.6, last_H=None, statu
     if status == "done":
         metrics = {"paper": {"U": H, "S": H, "H": H, "epoch": 1, "cls_epoch": 1},
                    "last": {"U": last_H, "S": last_H, "H": last_H, "epoch": 2, "cls_epoch": 2},
+                   "val": {"U": H, "S": H, "H": H, "epoch": 2, "cls_epoch": 1},
                    "czsl": {"paper": {"acc": H, "epoch": 1, "cls_epoch": 1},
-                            "last": {"acc": last_H, "epoch": 2, "cls_epoch": 2}}}
+                            "last": {"acc": last_H, "epoch": 2, "cls_epoch": 2},
+                            "val": {"acc": H, "epoch": 2, "cls_epoch": 1}}}
     return {
         "schema": 1,
         "run_id": f"{dataset}-{row}-s{seed_index}-{config_hash}-{fingerprint[:8]}",
@@ -141,10 +144,34 @@ def test_table2_puts_paper_number_and_delta_beside_each_cell():
     assert frame.loc[0, ["H", "H paper", "H Δ"]].tolist() == ["59.1 (1)", "58.1", "+1.0"]
 
 
-def test_table4_lists_every_ablation_row_even_without_runs():
-    frame = tables.table4([record(row="full")], "paper")
-    assert frame["row"].tolist() == ["plain", "sml", "rml", "full"]
-    assert frame.loc[0, "H"] == "— 0/1 seeds done"
+def test_table4_shows_the_rows_that_were_run_and_names_the_others_once():
+    recs = [record(row="full"), record(row="plain")]
+    assert tables.table4(recs, "paper")["row"].tolist() == ["plain", "full"]
+    text = tables.render(4, recs, "x")
+    assert "Not run, so left out of every table here: datasets APY, AWA2, FLO, SUN; rows sml, " \
+           "rml." in text
+    assert "sml − plain" not in text and "full − plain" in text  # gains only between rows run
+
+
+def test_a_one_cell_report_and_its_claims_speak_of_that_cell_only(tmp_path):
+    results = write(tmp_path / "results" / "one", [record(dataset="CUB", row="full")])
+    out = tmp_path / "reports"
+    reports.write_reports(results, out)
+    texts = {p.name: p.read_text() for p in out.glob("*.md")}
+    for name, text in texts.items():
+        assert "0/1 seeds done" not in text, name  # no cell that was never asked for
+        assert "| runs missing" not in text and not re.search(r"runs missing \d", text), name
+    assert tables.table2([record()], "paper")["dataset"].tolist() == ["CUB"]
+    assert tables.table4([record()], "paper")[["dataset", "row"]].values.tolist() == [
+        ["CUB", "full"]]
+    claims_md = texts["claims.md"]
+    judged = [line.split("(")[0].strip("# ") for line in claims_md.splitlines()
+              if line.startswith("## ") and line != "## Summary"]
+    assert judged and "- Not judged, no run of the cells they need:" in claims_md
+    # every judged assertion is about CUB's full row (G6's ranks there, for one)
+    rows = [line for line in claims_md.splitlines() if line.startswith("| ") and "CUB" not in line
+            and not line.startswith("| asserts") and not line.startswith("|:")]
+    assert rows == []
 
 
 def test_no_table_cell_is_blank_or_nan():

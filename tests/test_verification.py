@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from bench import datasets, store
 from bench.cli import cli
 from vsboost import config, synthetic
-from vsboost.data import data_files
+from vsboost.data import CLASS_LISTS, data_files
 
 # The paper profile shrunk to seconds for these tests: patched into the registry, so a run with
 # no --set has no deviations, as a real paper run would.
@@ -31,7 +31,9 @@ def real_looking(tmp_path_factory):
         content = {k: v for k, v in scipy.io.loadmat(root / rel).items()
                    if not k.startswith("__") and k != "synthetic"}
         scipy.io.savemat(root / rel, content)
-    return root, {rel: datasets.sha256(root / rel) for rel in data_files("APY")}
+    # the proposed split's class lists are read too (the val protocol), so pinned as well
+    read = [*data_files("APY"), *(f"APY/{name}" for name in CLASS_LISTS)]
+    return root, {rel: datasets.sha256(root / rel) for rel in read}
 
 
 @pytest.fixture

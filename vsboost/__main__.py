@@ -1,4 +1,5 @@
-"""``python -m vsboost``: one training from the shell, printing U, S, H under both protocols.
+"""``python -m vsboost``: one training from the shell, printing U, S, H under each protocol
+(the val protocol trains on the validation split first).
 
 The full harness (sweeps, records, tables) is ``bench``; this is the minimal path to the core.
 Without ``--data-root`` it trains on the embedded synthetic benchmark, written on first use where
@@ -11,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vsboost import methods, settings, synthetic
+from vsboost import methods, settings, synthetic, validation
 from vsboost.config import PROFILES, all_rows, make_config, parse_override, seed_for
 from vsboost.data import load
 from vsboost.errors import UserError
@@ -48,14 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     kind = "SYNTHETIC data" if data.synthetic else "real data"
     print(f"{cfg.dataset} row={cfg.row} profile={cfg.profile} on {device} ({kind}); "
           f"{cfg.gan_epochs} epochs")
-    (result,) = train(data, cfg, [seed_for(cfg.dataset, args.seed_index)], device=device,
-                      progress=lambda e, n: print(f"  epoch {e}/{n}", flush=True))
+    (result,) = validation.run(train, data, cfg, [seed_for(cfg.dataset, args.seed_index)],
+                               device=device,
+                               progress=lambda e, n: print(f"  epoch {e}/{n}", flush=True))
     if result.status != "done":
         print(f"diverged at epoch {result.diverged_epoch}")
         return 1
     for protocol, label in (("paper", "paper protocol (best test H)"),
-                            ("last", "honest protocol (last epoch)")):
-        m = result.metrics[protocol]
+                            ("last", "honest protocol (last epoch)"),
+                            ("val", "honest protocol (validation H)")):
+        m = result.metrics.get(protocol)
+        if m is None:  # val_protocol=false, or the validation training diverged
+            continue
         print(f"{label:32s} U={100 * m['U']:5.1f}  S={100 * m['S']:5.1f}  H={100 * m['H']:5.1f}")
     czsl = result.metrics["czsl"]
     print(f"{'CZSL top-1 (paper / honest)':32s} {100 * czsl['paper']['acc']:5.1f} / "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +143,7 @@ ADDED_FIELDS: dict[str, Any] = {
     "dtype": "float32",  # the trainer ran in float32 before it was a setting
     "sml_weight": 1.0, "rml_weight": 1.0,  # eq. 8's unit weights, hard-coded in train.py before
     "method": "vsboost",  # VS-Boost was the only method before methods were plug-ins
+    "val_protocol": False,  # runs before the val protocol recorded paper and last only
 }
 
 
@@ -187,6 +189,8 @@ COMMON: dict[str, tuple[Any, str]] = {
     "tf32": (True, "choice: what PyTorch 1.7-1.11, the versions of the lineage's era, did by "
                    "default on Ampere GPUs (TF32 matmuls); no lineage file sets it"),
     "dtype": ("float32", "choice: PyTorch's default type, which the lineage's code trains in"),
+    "val_protocol": (True, "choice: select on validation classes too (docs/protocols.md, `val`); "
+                           "about one more training per run, false skips it"),
 }
 
 # Per-dataset values (docs/decisions.md): N-K from the paper, the rest from the lineage's published
@@ -232,8 +236,22 @@ PER_DATASET: dict[str, dict[str, tuple[Any, str]]] = {
     },
 }
 
+# Any other dataset in the xlsa17 format (`bench ... -d NAME --data-label LABEL`, e.g. AWA1 or
+# a user's own): generic defaults, none of them the paper's. The CUB/SUN middle ground of the
+# paper's episodes and the lineage's commands.
+GENERIC: dict[str, tuple[Any, str]] = {
+    "n_way": (8, "choice: generic dataset; the paper's APY/AWA2 episode width"),
+    "k_shot": (16, "choice: generic dataset; fits classes of >= 16 trainval images (CUB's K)"),
+    "syn_num": (300, "choice: generic dataset; within the lineage's 100-1,800 per class"),
+    "lr_gan": (1e-4, "choice: generic dataset; the lineage's CUB/FLO/SUN rate"),
+    "gan_epochs": (100, "choice: generic dataset; SUN's budget, the longest but AWA2/APY's"),
+}
+# A dataset name outside DATASETS: one safe file-name part (it names folders and run ids).
+DATASET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+
 # Seeds (lineage); seed index i > 0 derives from the first so that runs are repeatable.
 BASE_SEEDS = {"APY": 9182, "AWA2": 9182, "CUB": 3483, "FLO": 806, "SUN": 4115}
+GENERIC_SEED = 0  # choice: the base seed of any other dataset
 
 # The smoke profile: tests and the demo. Narrow layers, few epochs, and a larger generator learning
 # rate because 1e-4 learns nothing in a few hundred steps (docs/decisions.md). Never the paper's
@@ -257,6 +275,8 @@ SMOKE: dict[str, tuple[Any, str]] = {
 # training into points of H; in float64 they stay below 1e-6 points (docs/regression.md).
 REGRESS: dict[str, tuple[Any, str]] = {
     "dtype": ("float64", "choice: regress; machine noise below 1e-6 points (docs/regression.md)"),
+    "val_protocol": (False, "choice: regress; the check watches what is trained, and half the "
+                            "cost keeps its baseline's run ids"),
 }
 # FLO's paper episodes are 1-way (RML negatives drawn from outside the batch); smoke trains it
 # 8-way, so the regress profile takes the paper's path there.
@@ -298,12 +318,14 @@ class Hyperparameters:
     smoke_per_dataset: dict[str, dict[str, tuple[Any, str]]] = field(default_factory=dict)
     regress: dict[str, tuple[Any, str]] = field(default_factory=lambda: dict(REGRESS))
     regress_per_dataset: dict[str, dict[str, tuple[Any, str]]] = field(default_factory=dict)
+    # the per-dataset values of a dataset outside per_dataset (--data-label); none: refused
+    generic: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
 
 VSBOOST = Hyperparameters(label="VS-Boost", headline="full", rows=ROWS, common=COMMON,
                           per_dataset=PER_DATASET, batch_keys=("n_way", "k_shot"), smoke=SMOKE,
                           smoke_per_dataset=SMOKE_PER_DATASET, regress=REGRESS,
-                          regress_per_dataset=REGRESS_PER_DATASET)
+                          regress_per_dataset=REGRESS_PER_DATASET, generic=GENERIC)
 
 # ---- f-CLSWGAN (Xian et al., CVPR 2018), rerun beside VS-Boost (vsboost/methods/fclswgan.py) ----
 # Its per-dataset values are those of the per-dataset scripts of a public PyTorch release,
@@ -312,7 +334,9 @@ VSBOOST = Hyperparameters(label="VS-Boost", headline="full", rows=ROWS, common=C
 # final classifier and the harness settings are VS-Boost's, by reference: the same evaluation.
 _CLSWGAN = "lineage: luca-rossi/grabzsl scripts/run_clswgan_"
 SHARED = ("cls_epochs", "cls_lr", "cls_batch", "cls_beta1", "cls_beta2", "eval_every",
-          "checkpoint_every", "tf32", "dtype", "init_std", "leak", "normalize_sent")
+          "checkpoint_every", "tf32", "dtype", "init_std", "leak", "normalize_sent",
+          "val_protocol")
+_GENERIC_CUB = "choice: a dataset outside the paper's five takes CUB's value"
 FCLSWGAN = Hyperparameters(
     label="f-CLSWGAN", headline="fclswgan",  # its name in bench/published.py
     rows={"fclswgan": {}},  # one row, named for the method (docs/methods.md)
@@ -356,6 +380,8 @@ FCLSWGAN = Hyperparameters(
                 "syn_num": (400, _CLSWGAN + "sun_gzsl.py"),
                 "cls_weight": (0.01, _CLSWGAN + "sun_gzsl.py")},
     },
+    generic={"gan_epochs": (56, _GENERIC_CUB), "lr_gan": (1e-4, _GENERIC_CUB),
+             "syn_num": (300, _GENERIC_CUB), "cls_weight": (0.01, _GENERIC_CUB)},
     batch_keys=("batch_size",),
     # The smoke profile of VS-Boost where it applies (same widths, epochs, steps, learning rate
     # and generated features per class), so the two methods meet at equal cost in the demo.
@@ -429,7 +455,7 @@ def seed_for(dataset: str, index: int) -> int:
     if index < 0:
         raise ConfigError(f"seed index {index}: expected >= 0")
     # 7919 is an arbitrary prime (choice); index 0 is the lineage seed itself.
-    return BASE_SEEDS[_check_dataset(dataset)] + 7919 * index
+    return BASE_SEEDS.get(_check_dataset(dataset), GENERIC_SEED) + 7919 * index
 
 
 def defaults(dataset: str, profile: str = "paper",
@@ -440,7 +466,10 @@ def defaults(dataset: str, profile: str = "paper",
         raise ConfigError(f"unknown profile {profile!r}: expected one of {', '.join(PROFILES)}")
     rows_of(method)  # an unknown method fails here, naming the known ones
     block = HPARAMS[method]
-    table = {**block.common, **block.per_dataset[dataset]}
+    if dataset not in block.per_dataset and not block.generic:
+        raise ConfigError(f"{method} has no defaults for dataset {dataset!r}: expected one of "
+                          f"{', '.join(block.per_dataset)}")
+    table = {**block.common, **block.per_dataset.get(dataset, block.generic)}
     if profile in ("smoke", "regress"):
         table.update({**block.smoke, **block.smoke_per_dataset.get(dataset, {})})
     if profile == "regress":
@@ -473,8 +502,12 @@ def parse_override(text: str) -> tuple[str, str]:
 
 
 def _check_dataset(dataset: str) -> str:
-    if dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
+    """One of the paper's datasets, or any other name that is a safe file-name part (generic
+    defaults, :data:`GENERIC`; bench accepts such a name only with --data-label)."""
+    if dataset not in DATASETS and not (isinstance(dataset, str)
+                                        and DATASET_NAME.fullmatch(dataset)):
+        raise ConfigError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}, "
+                          "or a folder name of letters, digits and '_' (with --data-label)")
     return dataset
 
 

@@ -4,14 +4,17 @@ Layout and preprocessing follow docs/data.md: ``<root>/<DS>/res101.mat`` holds `
 and 1-based ``labels``; ``att_splits.mat`` holds the class embeddings ``att`` (A x C) and the
 1-based row lists ``trainval_loc``, ``test_seen_loc`` and ``test_unseen_loc``. CUB takes its
 embedding from ``sent_splits.mat`` instead. ``train_loc``/``val_loc`` are never read: their union
-holds test_seen (the xlsa17 trap). Every malformed input raises a one-line :class:`DataError`
-naming the file, the key, what was expected, what was found and the fix.
+holds test_seen (the xlsa17 trap). The proposed split's validation classes come from
+``trainclasses1.txt``/``valclasses1.txt`` (class names, matched to ``allclasses_names``) when the
+folder has them (vsboost/validation.py uses them). Every malformed input raises a one-line
+:class:`DataError` naming the file, the key, what was expected, what was found and the fix.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import torch
 from torch import Tensor
 
 from vsboost import matfile
-from vsboost.config import DATASETS
+from vsboost.config import DATASET_NAME, DATASETS
 from vsboost.errors import UserError
 
 FEATURE_DIM = 2048  # ResNet-101 pool5 width (docs/data.md)
@@ -32,7 +35,12 @@ MAX_FEATURE = 1e38
 SENT_FILE = {"CUB": "sent_splits.mat"}
 # The only variables read from any file: a file may carry others of any size, and they are never
 # decompressed; of the synthetic benchmark's marker only its presence. Bounds: vsboost/matfile.py.
-VARIABLES = ("features", "labels", "att", *SPLITS)
+VARIABLES = ("features", "labels", "att", *SPLITS, "allclasses_names")
+# The proposed split's first validation fold (Xian et al. ship three; the first is the one the
+# lineage's validation code reads): class names, one a line.
+CLASS_LISTS = ("trainclasses1.txt", "valclasses1.txt")
+FEATURE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,60}\.mat")
+MAX_LIST_BYTES = 1 << 20  # choice: SUN's lists, the longest, are 12 kB
 
 
 class DataError(UserError):
@@ -54,6 +62,9 @@ class Benchmark:
     att: Tensor  # [C, A] float32, row c = embedding of class c
     seen: Tensor  # [S] int64, sorted
     unseen: Tensor  # [U] int64, sorted
+    # [V] int64, sorted: the seen classes the proposed split holds out for validation
+    # (valclasses1.txt); None when the folder has no class lists (FLO)
+    val_classes: Tensor | None = None
 
     def to(self, device: str | torch.device, dtype: torch.dtype | None = None) -> Benchmark:
         """On ``device``; with ``dtype``, the features and embeddings converted to it."""
@@ -78,14 +89,21 @@ class Benchmark:
         return self.train_x.shape[1]
 
 
-def data_files(dataset: str) -> list[str]:
+FEATURE_FILE = "res101.mat"  # xlsa17's ResNet-101 features; another file via feature_file
+
+
+def data_files(dataset: str, feature_file: str = FEATURE_FILE) -> list[str]:
     """Paths, relative to the data root, of the files :func:`load` reads for ``dataset``."""
-    if dataset not in DATASETS:
+    if dataset not in DATASETS and not DATASET_NAME.fullmatch(dataset):
         raise DataError(
-            f"dataset {dataset!r}: expected one of {', '.join(DATASETS)}, found {dataset!r}; "
-            "fix: pick one of those names"
+            f"dataset {dataset!r}: expected one of {', '.join(DATASETS)} or another xlsa17 "
+            f"folder name of letters, digits and '_', found {dataset!r}; fix: rename it"
         )
-    names = ["res101.mat", "att_splits.mat"]
+    if not FEATURE_NAME.fullmatch(feature_file) or feature_file in ("att_splits.mat",
+                                                                     *SENT_FILE.values()):
+        raise DataError(f"feature file {feature_file!r}: expected a .mat file name of letters, "
+                        "digits, '_', '-' or '.' beside att_splits.mat; fix: rename it")
+    names = [feature_file, "att_splits.mat"]
     if dataset in SENT_FILE:
         names.append(SENT_FILE[dataset])
     return [f"{dataset}/{name}" for name in names]
@@ -98,15 +116,20 @@ def load(
     normalize_sent: bool = True,
     device: str | torch.device | None = "cpu",
     pins: dict[str, str] | None = None,
+    feature_file: str = FEATURE_FILE,
 ) -> Benchmark:
     """Read, validate and preprocess one dataset; ``device=None`` picks CUDA when present.
     ``pins``: {file name: sha256} the bytes must match before they are parsed (the lock's pins,
-    or the hashes a sweep planned with)."""
+    or the hashes a sweep planned with). ``feature_file``: the features' file name in the
+    dataset folder (xlsa17: res101.mat; any backbone's features in the same layout)."""
     root = Path(root)
-    paths = [root / rel for rel in data_files(dataset)]
+    paths = [root / rel for rel in data_files(dataset, feature_file)]
     fetch = (f"fix: run `bench data fetch -d {dataset}` (real data) or `bench data synth` "
              "(synthetic)")
     if not (root / dataset).is_dir():
+        if dataset not in DATASETS:  # a typo of a paper dataset, or the user's own folder
+            fetch = (f"fix: check the name (the paper's datasets are {', '.join(DATASETS)}) or "
+                     f"put the xlsa17-format files of {dataset} there")
         raise DataError(
             f"{root / dataset}: expected the {dataset} dataset folder, found nothing there; {fetch}"
         )
@@ -116,6 +139,7 @@ def load(
     pins = pins or {}
     try:  # in a child process, pins checked first (vsboost/matfile.py)
         parsed = matfile.read(paths, VARIABLES, fix=fetch, presence=("synthetic",),
+                              cells=("allclasses_names",),
                               pins={p: pins[p.name] for p in paths if p.name in pins})
     except matfile.MatError as err:
         raise DataError(str(err)) from None
@@ -125,8 +149,8 @@ def load(
     emb_path = paths[2] if len(paths) > 2 else split_path
 
     # ===== res101.mat: features and labels =====
-    features = _numeric(mats["res101.mat"], "features", res_path)
-    labels = _integers(mats["res101.mat"], "labels", res_path)
+    features = _numeric(mats[feature_file], "features", res_path)
+    labels = _integers(mats[feature_file], "labels", res_path)
     n = labels.size
     if features.ndim != 2 or features.shape[1] != n:
         rows, cols = features.shape if features.ndim == 2 else (None, None)
@@ -197,6 +221,12 @@ def load(
                          f"class(es) {(classes[:5] + 1).tolist()} (1-based) that are "
                          f"{'in' if key == 'test_unseen_loc' else 'not in'} trainval", fetch)
 
+    val_classes, list_files = _val_classes(root / dataset, mats["att_splits.mat"], split_path,
+                                           seen)
+    files.update(list_files)
+
+    # The class lists stay out of the fingerprint, so that run ids made before they were read
+    # (the regression baseline's among them) still name the same data; their sha256 is in files.
     fingerprint = hashlib.sha256()
     for name, arr in (("features", x), ("labels", y), *locs.items(), ("att", att)):
         fingerprint.update(f"{name}:{arr.dtype.str}:{arr.shape};".encode())
@@ -227,7 +257,55 @@ def load(
         att=tensor(emb.T.astype(np.float32)),
         seen=tensor(seen),
         unseen=tensor(unseen),
+        val_classes=None if val_classes is None else tensor(val_classes),
     )
+
+
+def _val_classes(folder: Path, splits: dict, split_path: Path, seen: np.ndarray
+                 ) -> tuple[np.ndarray | None, dict[str, str]]:
+    """The validation classes of the proposed split (0-based, sorted) and {file: sha256} of the
+    two lists; (None, {}) when the folder has neither list. The lists name classes; their
+    indices are the positions of the names in ``allclasses_names``. Together they must be
+    exactly the seen classes, disjoint."""
+    paths = [folder / name for name in CLASS_LISTS]
+    present = [p.is_file() and not p.is_symlink() for p in paths]
+    if not any(present):
+        return None, {}
+    fix = "fix: restore both lists from xlsa17.zip, or remove both (a seeded split is used)"
+    if not all(present):
+        missing = paths[present.index(False)]
+        raise DataError(f"{missing}: expected it beside {paths[present.index(True)].name}, "
+                        f"found nothing; {fix}")
+    names = splits.get("allclasses_names")
+    if names is None:
+        raise _error(split_path, "allclasses_names", "the class names the lists refer to",
+                     "no such key", fix)
+    index = {str(np.ravel(n)[0]) if np.size(n) else "": i for i, n in enumerate(np.ravel(names))}
+    classes, files = [], {}
+    for path in paths:
+        size = path.stat().st_size
+        if size > MAX_LIST_BYTES:
+            raise DataError(f"{path}: expected at most {MAX_LIST_BYTES:,} bytes of class names, "
+                            f"found {size:,}; {fix}")
+        raw = path.read_bytes()
+        files[path.name] = hashlib.sha256(raw).hexdigest()
+        try:
+            listed = raw.decode("utf-8").split()
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: expected UTF-8 class names, one a line, found other bytes; "
+                            f"{fix}") from None
+        unknown = [n for n in listed if n not in index]
+        if unknown:
+            raise DataError(f"{path}: expected names of allclasses_names in {split_path.name}, "
+                            f"found {unknown[0]!r}; {fix}")
+        classes.append(np.unique([index[n] for n in listed]).astype(np.int64))
+    train, val = classes
+    if (np.intersect1d(train, val).size or val.size == 0 or train.size == 0
+            or not np.array_equal(np.union1d(train, val), seen)):
+        raise DataError(f"{paths[1]}: expected, with {paths[0].name}, a split of the "
+                        f"{seen.size} seen (trainval) classes into two disjoint non-empty parts, "
+                        f"found {train.size} + {val.size} classes that are not; {fix}")
+    return val, files
 
 
 def _scale(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:

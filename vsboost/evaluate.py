@@ -192,6 +192,20 @@ def epoch_entry(epoch: int, gzsl: Tensor, czsl: Tensor) -> dict:
     }
 
 
+def at_points(points: dict, epoch: int, gzsl: Tensor, czsl: Tensor) -> dict:
+    """``{"at_val": ...}``: the test metrics at the points the val protocol selected on
+    validation classes (vsboost.validation.points) that fall in generator epoch ``epoch``; {}
+    when none does. Only the selected point is kept, not every classifier epoch."""
+    out = {}
+    e, c = points["gzsl"]
+    if e == epoch:
+        out.update(zip(("U", "S", "H"), (float(v) for v in gzsl[c - 1])), cls_epoch=c)
+    e, c = points["czsl"]
+    if e == epoch:
+        out.update(czsl=float(czsl[c - 1]), czsl_cls_epoch=c)
+    return {"at_val": out} if out else {}
+
+
 def select(history: list[dict], cls_epochs: int) -> dict:
     """The reported numbers under both protocols, from the per-epoch history.
 

@@ -19,7 +19,7 @@ import scipy.io
 
 from vsboost import matfile
 from vsboost.config import DATASETS
-from vsboost.data import FEATURE_DIM, SENT_FILE, SPLITS, DataError, data_files, load
+from vsboost.data import CLASS_LISTS, FEATURE_DIM, SENT_FILE, SPLITS, DataError, data_files, load
 from vsboost.errors import UserError
 from vsboost.files import atomic_path
 
@@ -52,6 +52,9 @@ SENT_NORMS = (17.0, 22.0)  # docs/data.md: real CUB sentence columns are stored 
 MIN_PER_SPLIT = 2  # choice: every class has >= 2 images in each split it appears in
 FLO_SPLIT_SEED = 102  # choice: fixes the stand-in for FLO's unknown real unseen set (see below)
 RIDGE = 1.0  # choice: ridge penalty of reference()
+# Validation classes of the proposed split (valclasses1.txt of the real metadata, docs/data.md);
+# FLO's real release has no class lists, so neither has its synthetic stand-in.
+VAL_CLASSES = {"APY": 5, "AWA2": 13, "CUB": 50, "SUN": 65}
 
 # ----- machine-independent arithmetic (docs/synthetic.md, "Same bytes on every machine") -----
 # The last bits of a BLAS matmul, a SIMD reduction or a transcendental differ between kernels,
@@ -194,6 +197,13 @@ DEFAULT_SEED = 0
 PINS = Path(__file__).with_name("synthetic.sha256")
 
 
+def benchmark_files(dataset: str) -> list[str]:
+    """Every file the benchmark writes for ``dataset``, relative to the root: what the loader
+    reads, and the proposed split's class lists where the real dataset has them."""
+    lists = [f"{dataset}/{name}" for name in CLASS_LISTS] if dataset in VAL_CLASSES else []
+    return data_files(dataset) + lists
+
+
 def pins() -> dict[str, str]:
     """Relative path (``APY/res101.mat``) -> pinned sha256 of the default files."""
     lines = PINS.read_text().splitlines()
@@ -211,7 +221,7 @@ def ensure(root: str | Path, datasets) -> list[str]:
     root.mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(root / ".synthetic.lock"):
         missing = [ds for ds in datasets
-                   if not all((root / f).is_file() for f in data_files(ds))]
+                   if not all((root / f).is_file() for f in benchmark_files(ds))]
         if missing:
             write(root, missing, scale=DEFAULT_SCALE, seed=DEFAULT_SEED)
         verify(root, [ds for ds in datasets if ds not in missing])  # and as read for a run
@@ -224,7 +234,7 @@ def verify(root: str | Path, datasets) -> None:
     Hashes first: a file is parsed (for its marker, in a child process) only when it differs."""
     root, pinned = Path(root), pins()
     for dataset in datasets:
-        found = {rel: matfile.sha256(root / rel) for rel in data_files(dataset)}
+        found = {rel: matfile.sha256(root / rel) for rel in benchmark_files(dataset)}
         if all(found[rel] == pinned[rel] for rel in found):
             continue
         default = MARKER.format(detail=_detail(dataset, DEFAULT_SCALE, DEFAULT_SEED, "none",
@@ -370,6 +380,13 @@ def _write_one(folder: Path, dataset: str, scale: float, seed: int, real_meta, k
         files["sent_splits.mat"] = {"att": sent, **split_keys, **class_names, "synthetic": marker}
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
+    if dataset in VAL_CLASSES:  # a stream of its own: the other files keep their bytes
+        val = _val_classes(np.random.default_rng([seed, DATASETS.index(dataset), 3]), dataset,
+                           seen, real_meta)
+        for name, classes in zip(CLASS_LISTS, (np.setdiff1d(seen, val), val), strict=True):
+            paths.append(folder / name)
+            with atomic_path(paths[-1]) as partial:
+                partial.write_text("".join(f"{names[c]}\n" for c in classes))
     for name, content in files.items():
         paths.append(folder / name)
         with atomic_path(paths[-1]) as partial:  # a killed write leaves no half file
@@ -378,6 +395,18 @@ def _write_one(folder: Path, dataset: str, scale: float, seed: int, real_meta, k
             with open(partial, "r+b") as f:  # scipy stamps the time there: same bytes every run
                 f.write(MAT_HEADER)
     return paths
+
+
+def _val_classes(rng, dataset: str, seen: np.ndarray, real_meta) -> np.ndarray:
+    """The validation classes: the real valclasses1.txt's when ``real_meta`` has it (matched
+    by name), else a draw of the real count from the seen classes."""
+    real = None if real_meta is None else Path(real_meta) / dataset / CLASS_LISTS[1]
+    if real is not None and real.is_file():
+        mat = scipy.io.loadmat(Path(real_meta) / dataset / "att_splits.mat")
+        names = [str(np.ravel(name)[0]) for name in mat["allclasses_names"].ravel()]
+        listed = set(real.read_text().split())
+        return np.array([c for c, name in enumerate(names) if name in listed], dtype=np.int64)
+    return np.sort(rng.choice(seen, VAL_CLASSES[dataset], replace=False))
 
 
 def _random_classes(rng, dataset: str):
@@ -512,7 +541,7 @@ def _pin(root: Path) -> None:
     for dataset in DATASETS:  # not write(): it would check the files against the old pins
         _write_one(root / dataset, dataset, DEFAULT_SCALE, DEFAULT_SEED, None, Knobs())
     lines = [f"{hashlib.sha256((root / rel).read_bytes()).hexdigest()}  {rel}"
-             for ds in DATASETS for rel in data_files(ds)]
+             for ds in DATASETS for rel in benchmark_files(ds)]
     PINS.write_text("\n".join(lines) + "\n")
 
 

@@ -44,6 +44,7 @@ class RunResult:
     wall_s: float
     features: dict[str, np.ndarray] | None = None
     precision: dict | None = None  # the float32 arithmetic the run got (runtime.effective)
+    validation: dict | None = None  # the val protocol's split and training (vsboost.validation)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -61,7 +62,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 def train(
     data: Benchmark, cfg: Config, seeds: Sequence[int], *, device="cpu",
     checkpoint: Path | None = None, progress: Callable[[int, int], None] | None = None,
-    feature_sample: bool = False,
+    feature_sample: bool = False, points: Sequence[dict | None] | None = None,
+    log: Callable[[int, int, list[dict | None]], None] | None = None,
 ) -> list[RunResult]:
     """Train one member per seed of ``seeds`` with ``cfg`` on ``data``; resume from ``checkpoint``
     when it exists and write it every ``cfg.checkpoint_every`` epochs. ``progress(epoch, total)``
@@ -69,14 +71,19 @@ def train(
 
     ``device`` defaults to the CPU, never silently to a GPU: the numbers differ between device
     kinds, so the caller chooses (``"auto"`` asks for CUDA when available; the harness resolves
-    it once per sweep, bench.sweep)."""
+    it once per sweep, bench.sweep).
+
+    ``points``: per member, the (generator epoch, classifier epoch) pairs the val protocol
+    selected (vsboost.validation); the test metrics there are kept in the history.
+    ``log(epoch, total, per_member)`` runs after every epoch with each member's losses, its
+    evaluation when there was one, and the elapsed and projected seconds (None: diverged)."""
     dev = resolve_device(device)
     # The precision and the dtype are settings of this run, not of the process: set for the run,
     # restored after.
     with run_precision(cfg.tf32, dev), run_dtype(cfg.dtype) as dtype:
         precision = effective(dev)
         results = _train(data.to(dev, dtype), cfg, seeds, dev, checkpoint, progress,
-                         feature_sample)
+                         feature_sample, points, log)
     for result in results:
         result.precision = precision
     return results
@@ -85,6 +92,8 @@ def train(
 def _train(
     data: Benchmark, cfg: Config, seeds: Sequence[int], dev: torch.device,
     checkpoint: Path | None, progress: Callable[[int, int], None] | None, feature_sample: bool,
+    points: Sequence[dict | None] | None = None,
+    log: Callable[[int, int, list[dict | None]], None] | None = None,
 ) -> list[RunResult]:
     # ===== set-up =====
     model = methods.get(cfg.method)(data, cfg, seeds, dev)
@@ -125,6 +134,9 @@ def _train(
             for m in range(members):
                 if diverged[m] is None:
                     entry = evaluate.epoch_entry(epoch + 1, gzsl[:, m], czsl[:, m])
+                    if points is not None and points[m] is not None:
+                        entry.update(evaluate.at_points(points[m], epoch + 1, gzsl[:, m],
+                                                        czsl[:, m]))
                     entry.update({name: float(v[m]) for name, v in losses.items()})
                     entry.update({name: float(v[m]) for name, v in learnt.items()})
                     entry["wall_s"] = wall_before + time.perf_counter() - t0
@@ -141,6 +153,16 @@ def _train(
             })
         if progress is not None:
             progress(epoch + 1, cfg.gan_epochs)
+        if log is not None:
+            spent = time.perf_counter() - t0
+            timing = {"elapsed_s": wall_before + spent,
+                      "projected_s": wall_before + spent / (epoch + 1 - start_epoch)
+                      * (cfg.gan_epochs - start_epoch)}
+            log(epoch + 1, cfg.gan_epochs, [
+                None if diverged[m] is not None else
+                {"losses": {name: float(v[m]) for name, v in losses.items()}, **timing,
+                 "eval": history[m][-1] if history[m] and history[m][-1]["epoch"] == epoch + 1
+                 else None} for m in range(members)])
 
     # ===== results =====
     wall = wall_before + time.perf_counter() - t0

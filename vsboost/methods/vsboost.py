@@ -96,14 +96,15 @@ class VSBoost(Method):
     def check(cls, data: Benchmark, cfg: Config) -> None:
         check_episodes(data.train_y, cfg.n_way, cfg.k_shot, cfg.sample_with_replacement)
 
-    def metric_losses(self, h: Tensor, y: Tensor) -> Tensor:
-        """λ_SM·L_SM + λ_RM·L_RM (eq. 8) per member for refined features h ``[M, B, enc]`` of
-        classes y ``[M, B]``."""
+    def metric_losses(self, h: Tensor, y: Tensor) -> dict[str, Tensor]:
+        """L_SM (eq. 3) and L_RM (eq. 5-7) per member, ``[M]`` each, of the branches the row
+        trains, unweighted, for refined features h ``[M, B, enc]`` of classes y ``[M, B]``: apart,
+        so that each is recorded."""
         cfg, data = self.cfg, self.data
-        loss = h.new_zeros(self.members)
+        terms = {}
         if self.sml:
-            loss = loss + cfg.sml_weight * semantic_metric_loss(
-                self.R(h), self.sml_att, self.sml_slot[y], cfg.tau, cfg.sml_cosine)
+            terms["sml"] = semantic_metric_loss(self.R(h), self.sml_att, self.sml_slot[y],
+                                                cfg.tau, cfg.sml_cosine)
         if self.rml:
             pairs = self.rng["pairs"]
             pos, neg = draw_pairs(pairs, y)
@@ -115,8 +116,15 @@ class VSBoost(Method):
                 h_neg, y_neg = _take(h, neg), torch.gather(y, 1, neg)
             t_pos = (self.unit_att[y] * self.unit_att[y_pos]).sum(-1)
             t_neg = (self.unit_att[y] * self.unit_att[y_neg]).sum(-1)
-            loss = loss + cfg.rml_weight * relational_metric_loss(
-                self.Fr, h, h_pos, h_neg, t_pos, t_neg)
+            terms["rml"] = relational_metric_loss(self.Fr, h, h_pos, h_neg, t_pos, t_neg)
+        return terms
+
+    def metric_loss(self, terms: dict[str, Tensor], like: Tensor) -> Tensor:
+        """λ_SM·L_SM + λ_RM·L_RM (eq. 8) of :meth:`metric_losses`, ``[M]`` (zeros like ``like``
+        for a row without either)."""
+        loss = torch.zeros_like(like)
+        for name, term in terms.items():
+            loss = loss + getattr(self.cfg, f"{name}_weight") * term
         return loss
 
     def diagnostics(self) -> dict[str, Tensor]:
@@ -147,8 +155,9 @@ class VSBoost(Method):
         """One generator iteration on ``episodes`` ``[M, critic_steps, N*K]``: the critic steps
         (with E, R, F updates), then one generator step. Returns the losses by name, each
         ``[M]``, left on the device: nothing here waits for the device. ``loss_metric``:
-        L_SM + L_RM on real features at the last critic step; ``loss_metric_fake``: on E(G(z, a))
-        at the generator step."""
+        λ_SM·L_SM + λ_RM·L_RM (eq. 8) on real features at the last critic step;
+        ``loss_metric_fake``: the same on E(G(z, a)) at the generator step; ``loss_sml``,
+        ``loss_rml`` (and ``_fake``): each branch's loss, unweighted."""
         cfg, data, G, D, E, opts = self.cfg, self.data, self.G, self.D, self.E, self.opts
         batch, noise_dim, noise = self.batch, self.noise_dim, self.rng["noise"]
         for c in range(cfg.critic_steps):
@@ -164,7 +173,8 @@ class VSBoost(Method):
             d_loss = critic_loss(d_real, d_fake, penalty, cfg.gp_weight)
             # E, R, F learn on real features at every critic step (lineage CE-GZSL; docs/method.md);
             # they share no parameter with D, so one backward serves both optimisers.
-            m_loss = self.metric_losses(E(x), y) if E is not None else torch.zeros_like(d_loss)
+            m_terms = self.metric_losses(E(x), y) if E is not None else {}
+            m_loss = self.metric_loss(m_terms, d_loss)
             for opt in opts.values():
                 opt.zero_grad(set_to_none=True)
             (d_loss + m_loss).sum().backward()
@@ -174,14 +184,17 @@ class VSBoost(Method):
         # Generator step on the last critic episode's classes (lineage).
         fake = G(member_randn(noise, batch, noise_dim), a)
         g_loss = -D(fake, a).mean(dim=1)
-        f_loss = torch.zeros_like(g_loss)
+        f_terms = {}
         if E is not None and cfg.metric_on_fake:
             # Metric losses on E(G(z, a)) steer G; `inputs=` leaves E, R, F, D untouched here.
-            f_loss = self.metric_losses(E(fake), y)
+            f_terms = self.metric_losses(E(fake), y)
+        f_loss = self.metric_loss(f_terms, g_loss)
         (g_loss + f_loss).sum().backward(inputs=self.g_params)
         opts["G"].step()
         return {"loss_d": d_loss.detach(), "loss_g": g_loss.detach(),
-                "loss_metric": m_loss.detach(), "loss_metric_fake": f_loss.detach()}
+                "loss_metric": m_loss.detach(), "loss_metric_fake": f_loss.detach(),
+                **{f"loss_{k}": v.detach() for k, v in m_terms.items()},
+                **{f"loss_{k}_fake": v.detach() for k, v in f_terms.items()}}
 
     def eval_features(self) -> evaluate.EvalFeatures:
         """What the final classifiers see (docs/protocols.md): ``syn_num`` generated features per
