@@ -29,7 +29,7 @@ PLAIN = re.compile(r"[A-Za-z0-9_.]{1,64}")  # hashes and fingerprints: one safe 
 # Metric and setting names become table columns and runs.csv headers: identifiers only, so none
 # can be a spreadsheet formula (=HYPERLINK(...)) or a Markdown heading.
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-DATA_KINDS = ("real", "synthetic", "custom")
+DATA_KINDS = ("real", "synthetic", "custom", "rehearsal")
 SCALAR = (str, int, float, bool, type(None))
 # provenance fields a reader uses, with the types they may hold (others are kept as written)
 PROVENANCE = {"git_commit": (str, type(None)), "git_dirty": (bool, type(None)),

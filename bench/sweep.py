@@ -64,8 +64,9 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
     kinds never share a folder. ``feature_file``: the features' file in each dataset folder;
     ``backbone``: the name of the network that made them, recorded as given."""
     from bench import datasets as data_lock
-    from vsboost import config, matfile, methods, synthetic
+    from vsboost import config, matfile, methods
     from vsboost.data import load
+    from vsboost.synthetic import marker  # not `synthetic`: that name is the flag here
 
     for option, values in (("--datasets", datasets), ("--rows", rows), ("--seeds", seed_indices)):
         if not values:
@@ -110,7 +111,7 @@ def make_plan(datasets: Sequence[str], rows: Sequence[str], seed_indices: Sequen
         pins = {rel.split("/")[1]: pin for rel, pin in lock_pins.items()
                 if rel.startswith(f"{ds}/")}
         if any(matfile.sha256(root / ds / n) != pin for n, pin in pins.items()) and \
-                synthetic.marker(root / ds / "att_splits.mat") is not None:
+                marker(root / ds / "att_splits.mat") is not None:
             pins = {}  # generated here, marked synthetic: recorded as such, no pin applies
         data = load(root, ds, normalize_sent=configs[ds, rows[0]].normalize_sent, pins=pins,
                     feature_file=feature_file)

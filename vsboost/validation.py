@@ -93,10 +93,11 @@ def same_passes(cfg: Config, n_val_train: int, n_trainval: int) -> Config:
     epoch as the main training makes over trainval. With ``steps_per_epoch = 0`` (one pass per
     epoch, the paper profile) that holds already; a fixed ``steps_per_epoch`` (the smoke profile)
     is scaled by the size ratio, so epoch e of both trainings has seen each image as often."""
-    if not cfg.steps_per_epoch:
+    fixed = cfg.values.get("steps_per_epoch")  # a method may have no such setting
+    if not fixed:
         return cfg
-    steps = max(1, round(cfg.steps_per_epoch * n_val_train / n_trainval))
-    return dataclasses.replace(cfg, steps_per_epoch=steps)
+    steps = max(1, round(fixed * n_val_train / n_trainval))
+    return dataclasses.replace(cfg, values={**cfg.values, "steps_per_epoch": steps})
 
 
 def points(val_history: list[dict], cls_epochs: int) -> dict:
