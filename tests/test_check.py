@@ -192,15 +192,19 @@ def test_baseline_on_other_data_or_settings_is_refused(tmp_path, kw, what):
         check.run(other, baseline_dir=base)
 
 
-def test_a_cell_never_averages_cpu_and_cuda_seeds_and_says_which_it_left_out(tmp_path):
+def test_a_cell_never_averages_cpu_and_cuda_seeds_and_names_both_kinds(tmp_path):
     cpu = as_paper(seeds=3, synthetic=True, profile="smoke")
     cuda = [record("CUB", "full", s, (90, 90, 90), synthetic=True, profile="smoke",
                    device="cuda") for s in range(2)]
     folder = write(tmp_path / "mixed", cpu + cuda)
     records = store.load_records(folder)  # through the schema: a CUDA record is valid
-    c = cells.cell(records, "CUB", "full", "H", "paper", 3)
+    with pytest.raises(cells.ReportError) as err:
+        cells.cell(records, "CUB", "full", "H", "paper", 3)
+    assert "2 variants" in str(err.value)
+    assert "on cpu (3 run(s)" in str(err.value) and "on cuda (2 run(s)" in str(err.value)
+    alone = store.load_records(write(tmp_path / "cpu", cpu))
+    c = cells.cell(alone, "CUB", "full", "H", "paper", 3)
     assert c.values == pytest.approx([100 * r["metrics"]["paper"]["H"] for r in cpu])
-    assert c.left_out == ["CUB full: 2 run(s) left out, trained on cuda, not cpu (the majority's)"]
 
 
 # ===== command line =====

@@ -41,25 +41,32 @@ class Shapes:
 
 
 def parameters(cfg, shapes: Shapes) -> int:
-    """Parameters of one member's networks (models.py): G, D, and E, R, F where the row has them."""
-    f, a, h, e = shapes.feature_dim, shapes.att_dim, cfg.hidden, cfg.enc_dim
+    """Parameters of one member's networks (models.py): G, D, and E, R, F where the row has them
+    (VS-Boost's metric branches; another method's extra heads are small beside G and D)."""
+    sml, rml = _branches(cfg)
+    f, a, h, e = shapes.feature_dim, shapes.att_dim, cfg.hidden, cfg.values.get("enc_dim", 0)
     z = cfg.noise_dim or a
     n = (z + a) * h + h + h * f + f  # G
     n += (f + a) * h + h + h + 1  # D
-    if cfg.uses_encoder:
+    if sml or rml:
         n += f * e + e
-    if cfg.sml:
+    if sml:
         n += e * h + h + h * a + a
-    if cfg.rml:
+    if rml:
         n += e + 1
     return n
+
+
+def _branches(cfg) -> tuple[bool, bool]:
+    """Which of VS-Boost's metric branches (SML, RML) the row trains; none for other methods."""
+    return bool(cfg.settings.get("sml")), bool(cfg.settings.get("rml"))
 
 
 def per_seed_bytes(cfg, shapes: Shapes) -> int:
     """What one more stacked member adds: its training state and its evaluation's copies (the
     refined splits and synthetic features, the GZSL training set with its shuffled copy, the
     CZSL one's shuffled copy; evaluate.py)."""
-    d = cfg.enc_dim if cfg.uses_encoder else shapes.feature_dim
+    d = cfg.enc_dim if any(_branches(cfg)) else shapes.feature_dim
     syn = cfg.syn_num * shapes.n_unseen
     features = shapes.trainval + syn + shapes.test_seen + shapes.test_unseen
     fits = 2 * (shapes.trainval + syn) + syn
