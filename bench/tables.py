@@ -97,6 +97,8 @@ def _gzsl_frame(records: list[dict], pairs: list[tuple[str, str]], table: int, p
 def _by_method(frame: pd.DataFrame, shown: list[tuple[str, str]]) -> pd.DataFrame:
     """Without its ``row`` column, and with a ``method`` column when methods other than VS-Boost
     have runs (a VS-Boost-only table keeps its layout)."""
+    if frame.empty:  # nothing of these rows was run
+        return frame
     if len(shown) > 1:
         frame.insert(1, "method", [HPARAMS[method_of(row)].label for row in frame["row"]])
     return frame.drop(columns="row")

@@ -7,7 +7,7 @@ import torch
 
 from bench import runner, store, sweep
 from vsboost.config import make_config
-from vsboost.fingerprint import code as code_fingerprint
+from vsboost.fingerprint import of_method
 
 # Smallest settings that still run every part of the trainer (choice: test speed).
 TINY = (("gan_epochs", "2"), ("steps_per_epoch", "2"), ("hidden", "32"), ("enc_dim", "32"),
@@ -57,7 +57,7 @@ def test_finished_and_failed_runs_are_planned_differently(tmp_path, data_root):
         store.write_record(run, {"schema": 1, "run_id": cell.run_id, "key": key,
                                  "status": status, "synthetic": True,
                                  "metrics": {"paper": scores, "last": scores},
-                                 "provenance": {"code": code_fingerprint()}})
+                                 "provenance": {"code": of_method("vsboost")}})
     p = plan(tmp_path, data_root, rows=("full",), seeds=(0, 1, 2), seeds_per_job=5)
     assert [c.status for c in p.cells] == ["done", "failed", "not launched"]
     assert [j.seed_indices for j in p.jobs] == [(1, 2)]

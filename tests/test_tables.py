@@ -335,15 +335,18 @@ def test_printed_table2_shows_the_rerun_under_the_published_row():
     frame = tables.printed(2, with_fclswgan())
     published = frame.index[frame["method"].eq("f-CLSWGAN")].tolist()
     assert list(frame.loc[published, "source"]) == [
-        "as published, not rerun", "rerun here, `paper` protocol", "rerun here, `last` protocol"]
+        "as published, not rerun", "rerun here, `paper` protocol", "rerun here, `last` protocol",
+        "rerun here, `val` protocol"]
     assert frame.loc[published[1], "CUB H"] == "52.5"
 
 
 def test_vsboost_minus_another_method_is_paired_by_seed_index():
-    # Paired differences 0.10 and 0.07 (points 10 and 7): mean 8.5, t(0.975, 1) * sd / sqrt(2)
-    # = 12.706 * 2.121 / 1.414 = 19.06.
-    frame = tables.method_pairs(with_fclswgan(), "paper")
+    # Paired differences 10, 7 and 9 points: mean 8.7, t(0.975, 2) * sd / sqrt(3) = 3.8.
+    three = with_fclswgan((0.60, 0.62, 0.64), (0.50, 0.55, 0.55))
+    frame = tables.method_pairs(three, "paper")
     assert list(frame["difference"]) == ["VS-Boost full − f-CLSWGAN"]
-    assert frame["H"][0] == "+8.5 [-10.6, +27.6] (2)"
+    assert frame["H"][0] == "+8.7 [+4.9, +12.5] (3) *"
+    # two pairs are too few for an interval (bench/stats.py MIN_N)
+    assert tables.method_pairs(with_fclswgan(), "paper")["H"][0] == "+8.5 (n=2, cannot judge)"
     unpaired = with_fclswgan()[:2] + [record("CUB", "fclswgan", 5, H=0.5)]
     assert tables.method_pairs(unpaired, "paper", expected=6)["H"][0] == "— runs missing"

@@ -137,6 +137,9 @@ def load(
         if not path.exists():  # anything else there is refused by matfile, naming what it is
             raise DataError(f"{path}: expected {path.name}, found no such file; {fetch}")
     pins = pins or {}
+    if pins:  # the lock's pins: a user's own variant of the files is custom data
+        fetch += ("; or pass --data-label NAME to run your own files as custom data (never "
+                  "compared with the paper)")
     try:  # in a child process, pins checked first (vsboost/matfile.py)
         parsed = matfile.read(paths, VARIABLES, fix=fetch, presence=("synthetic",),
                               cells=("allclasses_names",),

@@ -107,7 +107,7 @@ def _open(path: Path, fix: str, pin: str | None) -> tuple[int, str]:
     os.lseek(fd, 0, os.SEEK_SET)
     if pin is not None and digest != pin:
         os.close(fd)
-        raise MatError(f"{path}: sha256 {digest[:12]}… but {pin[:12]}… was expected "
+        raise MatError(f"{path}: sha256 {digest} but {pin} was expected "
                        f"(datasets.lock or the sweep's plan), so it was not parsed; {fix}")
     return fd, digest
 
