@@ -20,6 +20,8 @@ from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
 ROW_COLORS = {"plain": "tab:gray", "sml": "tab:blue", "rml": "tab:orange", "full": "tab:red"}
+# Rows of other methods, in the order met: colours none of VS-Boost's rows use.
+OTHER_COLORS = ("tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 TSNE_SEED = 0  # choice: any fixed value; the figure must not change between regenerations
 TSNE_ITER = 500  # choice: enough for <= 1,000 points to settle; sklearn's minimum is 250
 
@@ -79,13 +81,16 @@ def curves_figure(frame: pd.DataFrame, title: str) -> Figure:
     axes = fig.subplots(3, 3, sharex=True).ravel()
     for ax, (name, unit, columns) in zip(axes, PANELS, strict=True):
         drawn = False
+        others = [r for r in frame["row"].unique() if r not in ROW_COLORS]
+        colors = {**ROW_COLORS, **{r: OTHER_COLORS[i % len(OTHER_COLORS)]
+                                   for i, r in enumerate(others)}}
         for row, part in frame.groupby("row", sort=False):
             for column, style in zip(columns, ("-", "--"), strict=False):
                 if column not in part or part[column].isna().all():
                     continue
                 stats = part.groupby("epoch")[column].agg(["mean", "std", "count"]).sort_index()
                 n = int(part["seed"].nunique())
-                color = ROW_COLORS.get(row)
+                color = colors[row]
                 ax.plot(stats.index, stats["mean"], style, marker="o", markersize=3, color=color,
                         label=f"{row} (n={n})" if style == "-" else None)
                 spread = stats["std"].where(stats["count"] > 1)

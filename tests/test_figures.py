@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_hex
 
 from bench import figures, reports, store, tables
 from bench.cells import ReportError
@@ -77,6 +78,14 @@ def test_loss_curves_draw_sml_and_rml_apart():
     assert (same.get_ydata()[0], other.get_ydata()[0]) == (0.9, 0.3)
     (val,) = _panel(fig, "H on validation classes (val protocol)").get_lines()
     assert list(val.get_ydata()) == [15.0, 15.0]
+
+
+def test_each_row_of_every_method_has_its_own_colour():
+    lines = [{"row": row, "seed": 0, "epoch": e, "U": 1.0, "S": 2.0, "H": 3.0}
+             for row in ("plain", "sml", "rml", "full", "fclswgan") for e in range(2)]
+    fig = figures.curves_figure(pd.DataFrame(lines), "APY")
+    colours = [to_hex(line.get_color()) for line in _panel(fig, "H (test)").get_lines()]
+    assert len(colours) == 5 and len(set(colours)) == 5
 
 
 def test_a_one_point_history_draws_a_visible_marker():
