@@ -25,6 +25,14 @@ def test_a_mat_file_that_segfaults_scipy_is_one_line_and_the_process_lives(tmp_p
     assert "\n" not in message
 
 
+def write_apy(root, files):
+    """``files`` ({file name: {variable: array}}) as compressed MAT files in ``root``/APY."""
+    (root / "APY").mkdir()
+    for name, content in files.items():
+        scipy.io.savemat(root / "APY" / name, content, do_compression=True)
+    return root
+
+
 def test_a_needed_variable_inside_a_cell_is_refused_within_the_childs_memory(tmp_path,
                                                                            monkeypatch):
     files = tiny_files()
@@ -33,9 +41,7 @@ def test_a_needed_variable_inside_a_cell_is_refused_within_the_childs_memory(tmp
     # listing the file, so the child's memory limit is what bounds it
     cell[0, 0] = np.zeros((2048, 10000))
     files["res101.mat"]["features"] = cell
-    (tmp_path / "APY").mkdir()
-    for name, content in files.items():
-        scipy.io.savemat(tmp_path / "APY" / name, content, do_compression=True)
+    write_apy(tmp_path, files)
     monkeypatch.setattr(matfile, "CHILD_MEMORY_BYTES", 256 << 20)
     with pytest.raises(DataError) as err:
         load(tmp_path, "APY")
@@ -47,10 +53,7 @@ def test_a_needed_variable_inside_a_cell_is_refused_within_the_childs_memory(tmp
 def test_a_parse_that_outgrows_the_childs_memory_is_one_line(tmp_path, monkeypatch):
     files = tiny_files()
     files["res101.mat"]["features"] = np.zeros((2048, 10000))  # 164 MB, compressed to ~160 KB
-    root = tmp_path
-    (root / "APY").mkdir()
-    for name, content in files.items():
-        scipy.io.savemat(root / "APY" / name, content, do_compression=True)
+    root = write_apy(tmp_path, files)
     monkeypatch.setattr(matfile, "CHILD_MEMORY_BYTES", 256 << 20)
     with pytest.raises(DataError) as err:
         load(root, "APY")

@@ -66,17 +66,21 @@ def test_stacked_cuda_seeds_match_their_solo_runs(apy, row):
         assert got["H"] == pytest.approx(want["H"], abs=0.02)
 
 
+def stop_after(epochs: int):
+    """A progress callback that interrupts the training after ``epochs`` epochs."""
+    def progress(epoch, total):
+        if epoch == epochs:
+            raise KeyboardInterrupt
+    return progress
+
+
 def test_a_cuda_run_resumes_from_its_checkpoint(apy, tmp_path):
     cfg = make_config("APY", "full", "smoke", {**TINY, "gan_epochs": 3})
     whole = train(apy, cfg, [9], device="cuda")[0]
     ckpt = tmp_path / "run.pt"
 
-    def stop_after_two(epoch, total):
-        if epoch == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        train(apy, cfg, [9], device="cuda", checkpoint=ckpt, progress=stop_after_two)
+        train(apy, cfg, [9], device="cuda", checkpoint=ckpt, progress=stop_after(2))
     resumed = train(apy, cfg, [9], device="cuda", checkpoint=ckpt)[0]
     assert resumed.status == "done" and len(resumed.history) == 3
     for got, want in zip(resumed.history, whole.history, strict=True):
@@ -90,11 +94,7 @@ def test_a_cpu_checkpoint_is_refused_by_a_cuda_run_naming_the_fix(apy, tmp_path)
     cfg = make_config("APY", "full", "smoke", {**TINY, "gan_epochs": 2})
     ckpt = tmp_path / "run.pt"
 
-    def stop_after_one(epoch, total):
-        if epoch == 1:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        train(apy, cfg, [9], device="cpu", checkpoint=ckpt, progress=stop_after_one)
+        train(apy, cfg, [9], device="cpu", checkpoint=ckpt, progress=stop_after(1))
     with pytest.raises(CheckpointError, match="another kind of device.*fix"):
         train(apy, cfg, [9], device="cuda", checkpoint=ckpt)
