@@ -5,10 +5,10 @@ else from another device kind's measurement, said to be one. Nothing is blocked 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
+from bench import store
 from bench.perf import projection
 from bench.perf.render import fmt_time
 
@@ -21,10 +21,10 @@ def read_run(path: Path) -> tuple[dict | None, str | None]:
     (None, why not) for a file that is missing or is not one."""
     if not path.is_file() or path.is_symlink():
         return None, f"{path}: not found"
-    try:
-        run = json.loads(path.read_bytes()[: 1 << 22])  # choice: 4 MiB; a real one is ~10 kB
-    except (OSError, ValueError) as exc:
-        return None, f"{path}: not JSON ({type(exc).__name__})"
+    try:  # through the harness's one JSON reader: bounded, no symlink, FIFO or folder
+        run = store.read_json(path, "fix: rerun `bench perf`", limit=1 << 22)  # choice: 4 MiB
+    except store.RecordError as exc:
+        return None, str(exc)
     datasets = run.get("datasets") if isinstance(run, dict) else None
     if not isinstance(datasets, list) or not all(_usable(d) for d in datasets):
         return None, f"{path}: expected bench perf's datasets with {', '.join(NEEDED)}"
